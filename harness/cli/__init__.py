@@ -1,0 +1,117 @@
+"""The ``rehearse`` command line: a thin floor over the pipeline modules.
+
+Every subcommand lives in its own module with ``add_parser(subparsers)`` and ``run(args, ui) -> int``.
+Heavy modules are imported only by the subcommand that needs them, so ``rehearse --help`` and a cached
+``binaries ensure`` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from harness import __version__
+from harness.errors import RehearseError
+
+# name → (module, one-line help). Order is the order of --help.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("harness.cli.run", "rehearse an upgrade end to end (the default command)"),
+    "snapshot": ("harness.cli.snapshot", "take a read-only, secret-free inventory of a live cluster"),
+    "plan": ("harness.cli.plan", "static analysis of an upgrade: hops, removed APIs, flags (no cluster)"),
+    "scenarios": ("harness.cli.scenarios", "list or show the bundled rehearsal scenarios"),
+    "binaries": ("harness.cli.binaries", "obtain Kubernetes binaries for the local provider"),
+    "clusters": ("harness.cli.clusters", "list or delete clusters left by --keep or a crash"),
+    "report": ("harness.cli.report", "work with report directories (merge fleet shards)"),
+}
+
+DESCRIPTION = """\
+Rehearse a Kubernetes control-plane upgrade before production is touched: snapshot a cluster, recreate
+its add-ons in an ephemeral cluster at the current version, run smoke checks, perform the real upgrade,
+run the checks again, and report what the upgrade broke.
+
+examples:
+  rehearse --from 1.27 --to 1.28                      rehearse the bundled default scenario
+  rehearse snapshot -o prod.yaml                      inventory the current kube context (read-only)
+  rehearse run --from 1.27 --to 1.29 --snapshot prod.yaml --junit junit.xml
+  rehearse plan --from 1.24 --to 1.26 --snapshot prod.yaml
+  rehearse binaries ensure --version 1.28             print the directory holding the 1.28 binaries
+
+exit codes: 0 nothing broke · 1 the upgrade broke something (plan: blockers) · 2 bad input ·
+            3 infrastructure failure · 130 interrupted (after cleanup)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rehearse", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"rehearse {__version__}")
+    _add_verbosity(parser)
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        mod = importlib.import_module(module)
+        sub = mod.add_parser(subs, name, help_text)
+        _add_verbosity(sub, suppress=True)
+        sub.set_defaults(_module=module)
+    return parser
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, suppress: bool = False) -> None:
+    default = argparse.SUPPRESS if suppress else 0
+    parser.add_argument("-v", "--verbose", action="count", default=default, help="more detail (repeatable)")
+    parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="errors and the final result only")
+
+
+def _default_to_run(argv: list[str]) -> list[str]:
+    """``rehearse --from X --to Y`` means ``rehearse run --from X --to Y``."""
+    if not argv or argv[0] in SUBCOMMANDS:
+        return argv
+    top_level = {"-h", "--help", "--version"}
+    if any(a in top_level for a in argv):
+        return argv
+    first = next((a for a in argv if a not in ("-v", "-vv", "-vvv", "--verbose", "-q", "--quiet")), None)
+    if first is not None and first.startswith("-"):
+        return ["run", *argv]
+    return argv
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM unwinds like Ctrl-C, so that every cleanup runs."""
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rehearse`` console script."""
+    args_list = _default_to_run(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    from harness.cli._ui import UI
+
+    verbosity = -1 if getattr(args, "quiet", False) else int(getattr(args, "verbose", 0) or 0)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    ui = UI(verbosity)
+    try:
+        mod = importlib.import_module(args._module)
+        code: int = mod.run(args, ui)
+        return code
+    except RehearseError as e:
+        ui.error(str(e))
+        return e.exit_code
+    except KeyboardInterrupt:
+        ui.error("interrupted; everything started was cleaned up")
+        return 130
+    finally:
+        ui.close()
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

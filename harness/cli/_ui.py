@@ -1,0 +1,94 @@
+"""Console output: rich on a terminal, plain lines in CI or when piped. Only ``harness.cli`` uses this."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from types import TracebackType
+
+from rich.console import Console
+from rich.status import Status
+
+
+class UI:
+    """The CLI's progress sink (see :class:`harness.progress.Progress`) and message printer.
+
+    Messages go to stderr so that stdout stays machine-readable (``binaries ensure`` prints a path there).
+    """
+
+    def __init__(self, verbosity: int = 0) -> None:
+        self.verbosity = verbosity
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.out = Console(highlight=False, soft_wrap=True)
+        self.live = self.err.is_terminal and not os.environ.get("CI") and verbosity >= 0
+        self._status: Status | None = None
+        self._step = ""
+        self._step_started = 0.0
+        self._last_plain = 0.0
+
+    # Progress protocol
+    def step(self, message: str) -> None:
+        self._finish_step()
+        self._step, self._step_started = message, time.monotonic()
+        if self.verbosity < 0:
+            return
+        if self.live:
+            self._status = self.err.status(message)
+            self._status.start()
+        else:
+            self.err.print(f"[bold]==>[/] {message}")
+
+    def update(self, message: str) -> None:
+        if self.verbosity < 0:
+            return
+        if self._status is not None:
+            self._status.update(f"{self._step} [dim]({message})[/]")
+        elif self.verbosity > 0 or time.monotonic() - self._last_plain > 20:
+            self._last_plain = time.monotonic()
+            self.err.print(f"    {message}", markup=False)
+
+    def note(self, message: str) -> None:
+        if self.verbosity >= 0:
+            self._print_over_status(f"[yellow]note:[/] {message}")
+
+    # Messages
+    def info(self, message: str) -> None:
+        if self.verbosity >= 0:
+            self._print_over_status(message)
+
+    def debug(self, message: str) -> None:
+        if self.verbosity > 0:
+            self._print_over_status(f"[dim]{message}[/]")
+
+    def error(self, message: str) -> None:
+        self.close()
+        self.err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+
+    def _print_over_status(self, text: str) -> None:
+        self.err.print(text)
+
+    def _finish_step(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+            if self.verbosity >= 0 and self._step:
+                self.err.print(f"[green]✓[/] {self._step} [dim]({time.monotonic() - self._step_started:.1f}s)[/]")
+        self._step = ""
+
+    def close(self) -> None:
+        self._finish_step()
+
+    def __enter__(self) -> UI:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+
+def is_ci() -> bool:
+    return bool(os.environ.get("CI")) or not sys.stderr.isatty()
