@@ -1,0 +1,231 @@
+"""``report.html``: one self-contained page (inline CSS, no script, no external asset), every text escaped.
+
+A phase timeline (bars proportional to seconds), what broke, all checks, findings, notes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from html import escape
+from typing import TYPE_CHECKING
+
+from harness.report._facts import (
+    CLASSIFICATION_WORDS,
+    CLASSIFICATIONS,
+    SEVERITIES,
+    BrokeRow,
+    broke_rows,
+    check_counts,
+    duration,
+    finding_counts,
+    fleet_rows,
+    object_text,
+    title,
+    upgrade_path,
+    verdict_counts,
+    verdict_word,
+)
+from harness.report.model import CheckOutcome, Phase, Report
+
+if TYPE_CHECKING:
+    from harness.report.merge import Fleet
+
+FILENAME = "report.html"
+
+_CSS = """
+:root{--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700;--err:#8250df;--skip:#6e7781;--line:#d0d7de;--bg:#f6f8fa}
+*{box-sizing:border-box}
+body{font:14px/1.45 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#1f2328;margin:0 auto;
+  max-width:1200px;padding:24px}
+h1{font-size:22px;margin:0 0 4px}
+h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid var(--line);padding-bottom:4px}
+.meta{color:#57606a;margin:0 0 16px}
+.verdict{display:inline-block;padding:2px 10px;border-radius:6px;color:#fff;font-weight:600}
+.v-pass{background:var(--ok)}.v-broke{background:var(--bad)}.v-error{background:var(--err)}
+.counts{display:flex;flex-wrap:wrap;gap:8px;margin:12px 0}
+.count{border:1px solid var(--line);border-radius:6px;padding:6px 12px;background:var(--bg)}
+.count b{font-size:18px;display:block}
+.count.hot{border-color:var(--bad)}.count.hot b{color:var(--bad)}
+.failure{border-left:4px solid var(--err);background:#fbefff;padding:8px 12px;margin:12px 0;white-space:pre-wrap}
+table{border-collapse:collapse;width:100%;margin:8px 0}
+th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
+th{background:var(--bg)}
+td.msg{white-space:pre-wrap;word-break:break-word}
+.s-ok,.s-pass{color:var(--ok)}.s-broke,.s-fail,.s-failed,.s-blocker{color:var(--bad);font-weight:600}
+.s-already-broken,.s-warning{color:var(--warn)}.s-error{color:var(--err);font-weight:600}
+.s-skipped,.s-skip,.s-info,.s-fixed{color:var(--skip)}
+.timeline{margin:8px 0}
+.tl-row{display:flex;align-items:center;gap:8px;margin:3px 0}
+.tl-name{flex:0 0 200px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.tl-track{flex:1 1 auto;background:var(--bg);border:1px solid var(--line);height:16px;position:relative}
+.tl-bar{position:absolute;top:0;bottom:0;min-width:2px}
+.tl-sec{flex:0 0 90px;text-align:right;color:#57606a}
+.b-ok{background:var(--ok)}.b-failed{background:var(--bad)}.b-error{background:var(--err)}.b-skipped{background:var(--skip)}
+.empty{color:#57606a}
+"""
+
+
+def _e(text: object) -> str:
+    return escape(str(text), quote=True)
+
+
+def _page(page_title: str, body: Iterable[str]) -> str:
+    return "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(page_title)}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        *body,
+        "</body>",
+        "</html>",
+        "",
+    ])
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]], *, cls: str = "") -> str:
+    """A table of already escaped cell HTML."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "\n".join("<tr>" + "".join(row) + "</tr>" for row in rows)
+    attr = f' class="{_e(cls)}"' if cls else ""
+    return f"<table{attr}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+
+
+def _td(text: str, *, cls: str = "") -> str:
+    attr = f' class="{_e(cls)}"' if cls else ""
+    return f"<td{attr}>{_e(text) if text else '—'}</td>"
+
+
+def _status(word: str) -> str:
+    return f'<td class="s-{_e(word)}">{_e(CLASSIFICATION_WORDS.get(word, word))}</td>'
+
+
+def _run(run: CheckOutcome | None) -> str:
+    if run is None:
+        return "<td>—</td>"
+    return f'<td class="s-{_e(run.outcome)}">{_e(run.outcome)} <small>({run.seconds:.1f} s)</small></td>'
+
+
+def _count(number: int, label: str, *, hot: bool = False) -> str:
+    return f'<div class="count{" hot" if hot and number else ""}"><b>{number}</b>{_e(label)}</div>'
+
+
+def timeline(phases: Sequence[Phase]) -> str:
+    """Horizontal bars, one per phase, placed and sized in proportion to seconds (a Gantt chart without script)."""
+    if not phases:
+        return '<p class="empty">No phase was recorded.</p>'
+    total = sum(max(p.seconds, 0.0) for p in phases) or 1.0
+    start = 0.0
+    rows = []
+    for phase in phases:
+        seconds = max(phase.seconds, 0.0)
+        left, width = 100.0 * start / total, 100.0 * seconds / total
+        start += seconds
+        tip = f"{phase.name}: {phase.status}, {seconds:.1f} s" + (f" — {phase.message}" if phase.message else "")
+        rows.append(
+            f'<div class="tl-row"><span class="tl-name" title="{_e(tip)}">{_e(phase.name)}</span>'
+            f'<span class="tl-track"><span class="tl-bar b-{_e(phase.status)}" '
+            f'style="left:{left:.2f}%;width:{width:.2f}%" title="{_e(tip)}"></span></span>'
+            f'<span class="tl-sec">{_e(duration(seconds))}</span></div>'
+        )
+    return '<div class="timeline">\n' + "\n".join(rows) + "\n</div>"
+
+
+def _broke_section(rows: Sequence[BrokeRow], clusters: Sequence[str] | None = None, *, empty: str) -> list[str]:
+    if not rows:
+        return ["<h2>What broke</h2>", f'<p class="empty">{_e(empty)}</p>']
+    header = ["Object", "Cause", "Fix"]
+    cells = [[_td(r.object), _td(r.cause, cls="msg"), _td(r.fix, cls="msg")] for r in rows]
+    if clusters is not None:
+        header = ["Cluster", *header]
+        cells = [[_td(c), *row] for c, row in zip(clusters, cells, strict=True)]
+    return ["<h2>What broke</h2>", _table(header, cells)]
+
+
+def render(report: Report) -> str:
+    """The text of ``report.html`` for one report."""
+    checks = check_counts(report)
+    findings = finding_counts(report)
+    meta = [f"provider {report.provider}", f"took {duration(report.seconds)}"]
+    if report.scenario:
+        meta.insert(0, f"scenario {report.scenario}")
+    if report.started:
+        meta.append(f"started {report.started}")
+    downtime = "not measured" if report.api_downtime_seconds is None else duration(report.api_downtime_seconds)
+    body = [
+        f'<h1><span class="verdict v-{_e(report.verdict)}">{_e(verdict_word(report.verdict))}</span> '
+        f"{_e(upgrade_path(report))}{' — ' + _e(report.name) if report.name else ''}</h1>",
+        f'<p class="meta">{_e(" · ".join(meta))}</p>',
+        '<div class="counts">',
+        *(_count(checks[k], f"checks {CLASSIFICATION_WORDS[k]}", hot=k == "broke") for k in CLASSIFICATIONS),
+        *(_count(findings[s], f"{s} findings", hot=s == "blocker") for s in SEVERITIES),
+        f'<div class="count"><b>{_e(downtime)}</b>API downtime</div>',
+        "</div>",
+    ]
+    if report.error:
+        body.append(f'<div class="failure"><b>Infrastructure failure:</b> {_e(report.error)}</div>')
+    body += ["<h2>Timeline</h2>", timeline(report.phases)]
+    empty = "Nothing was seen to break before the rehearsal stopped." if report.verdict == "error" else "Nothing broke."
+    body += _broke_section(broke_rows(report), empty=empty)
+    body.append(f"<h2>Checks ({len(report.checks)})</h2>")
+    if report.checks:
+        body.append(_table(["Check", "Id", "Before", "After", "Result", "Message"], (
+            [_td(c.name), _td(c.id), _run(c.before), _run(c.after), _status(c.classification),
+             _td(c.message or (c.after.message if c.after else ""), cls="msg")] for c in report.checks)))
+    else:
+        body.append('<p class="empty">No check ran.</p>')
+    body.append(f"<h2>Findings ({len(report.findings)})</h2>")
+    if report.findings:
+        body.append(_table(["Severity", "Kind", "Object", "Hop", "Check", "Cause", "Fix"], (
+            [f'<td class="s-{_e(f.severity)}">{_e(f.severity)}</td>', _td(f.kind), _td(object_text(f.object)),
+             _td(f.hop or ""), _td(f.check or ""), _td(f.cause, cls="msg"), _td(f.fix, cls="msg")]
+            for f in report.findings)))
+    else:
+        body.append('<p class="empty">No findings.</p>')
+    if report.phases:
+        body.append("<h2>Phases</h2>")
+        body.append(_table(["Phase", "Status", "Seconds", "Message"], (
+            [_td(p.name), f'<td class="s-{_e(p.status)}">{_e(p.status)}</td>', _td(f"{p.seconds:.1f}"),
+             _td(p.message, cls="msg")] for p in report.phases)))
+    if report.notes or report.versions_used:
+        body.append("<h2>Notes</h2>")
+        items = [f"<li>{_e(n)}</li>" for n in report.notes]
+        items += [f"<li>{_e(k)}: {_e(v)}</li>" for k, v in report.versions_used.items()]
+        body.append("<ul>" + "".join(items) + "</ul>")
+    return _page(f"rehearse: {title(report)}", body)
+
+
+def render_fleet(fleet: Fleet) -> str:
+    """The text of a fleet's ``report.html``: the cluster table, then what broke where."""
+    counts = verdict_counts(fleet)
+    rows = fleet_rows(fleet)
+    body = [
+        f'<h1><span class="verdict v-{_e(fleet.verdict)}">{_e(verdict_word(fleet.verdict))}</span> '
+        f"fleet of {len(rows)} clusters</h1>",
+        '<div class="counts">',
+        _count(counts["pass"], "passed"), _count(counts["broke"], "broke", hot=True), _count(counts["error"], "error"),
+        "</div>",
+        "<h2>Clusters</h2>",
+        _table(["Cluster", "Upgrade", "Verdict", "Broke", "Findings", "Note"], (
+            [_td(r.cluster), _td(r.upgrade), f'<td class="s-{_e(r.verdict)}">{_e(verdict_word(r.verdict))}</td>',
+             _td("" if r.broke is None else str(r.broke)), _td("" if r.findings is None else str(r.findings)),
+             _td(r.note, cls="msg")] for r in rows)),
+    ]
+    broke: list[BrokeRow] = []
+    where: list[str] = []
+    for member in fleet.members:
+        if member.report is not None:
+            member_rows = broke_rows(member.report)
+            broke += member_rows
+            where += [member.name] * len(member_rows)
+    body += _broke_section(broke, where, empty="Nothing broke in any cluster.")
+    for member in fleet.members:
+        if member.report is not None and member.report.phases:
+            body += [f"<h2>Timeline: {_e(member.name)}</h2>", timeline(member.report.phases)]
+    if fleet.notes:
+        body += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in fleet.notes) + "</ul>"]
+    return _page(f"rehearse fleet: {verdict_word(fleet.verdict)}", body)

@@ -1,0 +1,215 @@
+"""``report.json``: the report as a ``rehearse/report/v1`` document (stable key order, indent 2), and reading it back.
+
+Reading is strict about what the schema needs and lenient about what it does not know: fields a newer writer added
+are dropped, so an older ``rehearse`` still reads a newer v1 report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, get_args
+
+from harness.errors import InputError
+from harness.report._facts import StrPath
+from harness.report.model import (
+    SCHEMA,
+    CheckOutcome,
+    CheckResult,
+    Classification,
+    Finding,
+    ObjectRef,
+    Outcome,
+    Phase,
+    PhaseStatus,
+    Report,
+    Severity,
+    Verdict,
+)
+
+FILENAME = "report.json"
+FLEET_SCHEMA = "rehearse/fleet/v1"
+# The top level in the order of the design notes; the rest follows in the model's field order.
+_LEADING_KEYS = ("schema", "name", "from", "to", "hops", "provider", "verdict", "error")
+
+
+class ReportFileError(InputError, ValueError):
+    """A report file is missing or malformed: the message names the file and the problem (exit 2)."""
+
+
+def to_document(report: Report) -> dict[str, Any]:
+    """The report as a JSON-ready dict with the documented key order."""
+    data = report.to_dict()
+    ordered = {k: data[k] for k in _LEADING_KEYS if k in data}
+    ordered.update((k, v) for k, v in data.items() if k not in ordered)
+    return ordered
+
+
+def dumps(document: dict[str, Any]) -> str:
+    """Stable JSON text: keys in the given order, indent 2, UTF-8 characters kept, final newline."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def render(report: Report) -> str:
+    """The text of ``report.json``."""
+    return dumps(to_document(report))
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    """Parse a JSON file that must hold an object; :class:`InputError` names the file and the problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ReportFileError(f"{path}: no such file") from e
+    except IsADirectoryError as e:
+        raise ReportFileError(f"{path}: is a directory, expected a {FILENAME} file") from e
+    except UnicodeDecodeError as e:
+        raise ReportFileError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+    except OSError as e:
+        raise ReportFileError(f"{path}: cannot read: {e.strerror or e}") from e
+    if not text.strip():
+        raise ReportFileError(f"{path}: empty file (the rehearsal may have stopped while writing it)")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ReportFileError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
+    if not isinstance(data, dict):
+        raise ReportFileError(f"{path}: expected a JSON object at the top level, found {_type_name(data)}")
+    return data
+
+
+def report_from_document(data: dict[str, Any], path: Path | str) -> Report:
+    """Check a parsed ``rehearse/report/v1`` document and build the :class:`Report`."""
+    schema = data.get("schema")
+    if schema == FLEET_SCHEMA:
+        raise ReportFileError(f"{path}: is a fleet report ({FLEET_SCHEMA}), not the report of one rehearsal")
+    if schema != SCHEMA:
+        raise ReportFileError(f"{path}: not a {SCHEMA} document (schema: {schema!r})")
+    try:
+        cleaned = _clean_report(data)
+        return Report.from_dict(cleaned)
+    except _Invalid as e:
+        raise ReportFileError(f"{path}: {e}") from None
+    except (TypeError, ValueError, KeyError) as e:  # what the checks above did not foresee
+        raise ReportFileError(f"{path}: malformed report: {e}") from e
+
+
+def load(path: Path) -> Report:
+    """Read one ``report.json``."""
+    return report_from_document(read_document(path), path)
+
+
+def resolve(directory_or_file: StrPath) -> Path:
+    """The ``report.json`` a path means: the file itself, or the one inside a directory."""
+    path = Path(directory_or_file)
+    if path.is_dir():
+        candidate = path / FILENAME
+        if not candidate.exists():
+            raise ReportFileError(f"{path}: no {FILENAME} in this directory (did the rehearsal finish?)")
+        return candidate
+    if not path.exists():
+        raise ReportFileError(f"{path}: no such file or directory")
+    return path
+
+
+class _Invalid(Exception):
+    """A field is missing or has the wrong type (the message says where)."""
+
+
+def _type_name(value: object) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__
+    )
+
+
+def _known(cls: type, data: dict[str, Any], *, renames: dict[str, str] | None = None) -> dict[str, Any]:
+    """Only the keys the dataclass knows (``renames`` maps JSON names to field names)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    renames = renames or {}
+    return {k: v for k, v in data.items() if renames.get(k, k) in names or k == "schema"}
+
+
+def _need(data: dict[str, Any], where: str, key: str, kind: type | tuple[type, ...], *, optional: bool = False) -> Any:
+    if key not in data:
+        if optional:
+            return None
+        raise _Invalid(f"{where}: missing '{key}'")
+    value = data[key]
+    if value is None and optional:
+        return None
+    if not isinstance(value, kind) or (kind in (int, float, (int, float)) and isinstance(value, bool)):
+        expected = {str: "a string", list: "an array", dict: "an object", (int, float): "a number"}.get(kind, str(kind))
+        raise _Invalid(f"{where}: '{key}' must be {expected}, found {_type_name(value)}")
+    return value
+
+
+def _choice(data: dict[str, Any], where: str, key: str, allowed: tuple[str, ...]) -> None:
+    value = _need(data, where, key, str)
+    if value not in allowed:
+        raise _Invalid(f"{where}: '{key}' is {value!r}, expected one of {', '.join(allowed)}")
+
+
+def _items(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = _need(data, "report", key, list, optional=True) or []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise _Invalid(f"{key}[{i}]: must be an object, found {_type_name(item)}")
+    return value
+
+
+def _clean_report(data: dict[str, Any]) -> dict[str, Any]:
+    where = "report"
+    for key in ("from", "to", "provider"):
+        _need(data, where, key, str)
+    _choice(data, where, "verdict", get_args(Verdict))
+    hops = _need(data, where, "hops", list)
+    if not all(isinstance(h, str) for h in hops):
+        raise _Invalid("report: 'hops' must be an array of strings")
+    for key in ("seconds", "api_downtime_seconds"):
+        _need(data, where, key, (int, float), optional=True)
+    for key in ("notes",):
+        _need(data, where, key, list, optional=True)
+    for key in ("versions_used",):
+        _need(data, where, key, dict, optional=True)
+    out = _known(Report, data, renames={"from": "from_version", "to": "to_version"})
+
+    phases = []
+    for i, p in enumerate(_items(data, "phases")):
+        w = f"phases[{i}]"
+        _need(p, w, "name", str)
+        _choice(p, w, "status", get_args(PhaseStatus))
+        _need(p, w, "seconds", (int, float))
+        _need(p, w, "details", dict, optional=True)
+        phases.append(_known(Phase, p))
+    out["phases"] = phases
+
+    checks = []
+    for i, c in enumerate(_items(data, "checks")):
+        w = f"checks[{i}]"
+        _need(c, w, "id", str)
+        _need(c, w, "name", str)
+        _choice(c, w, "classification", get_args(Classification))
+        clean = _known(CheckResult, c)
+        for side in ("before", "after"):
+            run = _need(c, w, side, dict, optional=True)
+            if run is not None:
+                _choice(run, f"{w}.{side}", "outcome", get_args(Outcome))
+                _need(run, f"{w}.{side}", "seconds", (int, float), optional=True)
+                run = _known(CheckOutcome, run)
+            clean[side] = run
+        checks.append(clean)
+    out["checks"] = checks
+
+    findings = []
+    for i, f in enumerate(_items(data, "findings")):
+        w = f"findings[{i}]"
+        _choice(f, w, "severity", get_args(Severity))
+        for key in ("kind", "cause", "fix"):
+            _need(f, w, key, str)
+        obj = _need(f, w, "object", dict)
+        clean = _known(Finding, f)
+        clean["object"] = _known(ObjectRef, obj)
+        findings.append(clean)
+    out["findings"] = findings
+    return out

@@ -1,0 +1,157 @@
+"""``summary.md``: a GitHub job summary (``cat summary.md >> $GITHUB_STEP_SUMMARY``).
+
+Counts first, then the table of what broke, then the details folded in ``<details>``. Every cell is escaped, so a
+message can neither break a table nor inject HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from harness.report._facts import (
+    CLASSIFICATION_WORDS,
+    CLASSIFICATIONS,
+    SEVERITIES,
+    BrokeRow,
+    broke_rows,
+    check_counts,
+    duration,
+    finding_counts,
+    fleet_rows,
+    object_text,
+    upgrade_path,
+    verdict_counts,
+    verdict_word,
+)
+from harness.report.model import CheckOutcome, Report
+
+if TYPE_CHECKING:
+    from harness.report.merge import Fleet
+
+FILENAME = "summary.md"
+MAX_ROWS = 300  # per folded table; GitHub caps a job summary at 1 MiB
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
+
+
+def cell(text: str) -> str:
+    """Text safe in a Markdown table cell: HTML and Markdown escaped, newlines as ``<br>``, never empty."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", html.escape(text.strip(), quote=False))
+    return escaped.replace("\r\n", "\n").replace("\n", "<br>") or "—"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], *, limit: int | None = None) -> list[str]:
+    """A Markdown table of already escaped cells (``limit`` rows at most, then a line saying how many more)."""
+    shown = rows if limit is None else rows[:limit]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in shown]
+    if len(rows) > len(shown):
+        lines += ["", f"… and {len(rows) - len(shown)} more in report.json"]
+    return lines
+
+
+def _details(summary: str, body: list[str]) -> list[str]:
+    return ["<details>", f"<summary>{html.escape(summary)}</summary>", "", *body, "", "</details>", ""]
+
+
+def _run(run: CheckOutcome | None) -> str:
+    return "—" if run is None else f"{run.outcome} ({run.seconds:.1f} s)"
+
+
+def _broke_table(rows: Sequence[BrokeRow], *, cluster: Sequence[str] | None = None) -> list[str]:
+    header = ["Object", "Cause", "Fix"]
+    body = [[cell(r.object), cell(r.cause), cell(r.fix)] for r in rows]
+    if cluster is not None:
+        header = ["Cluster", *header]
+        body = [[cell(c), *b] for c, b in zip(cluster, body, strict=True)]
+    return table(header, body, limit=MAX_ROWS)
+
+
+def render(report: Report) -> str:
+    """The text of ``summary.md`` for one report."""
+    checks = check_counts(report)
+    findings = finding_counts(report)
+    lines = [f"## rehearse: **{verdict_word(report.verdict)}** {cell(upgrade_path(report))}", ""]
+    if report.name:
+        lines[0] += f" ({cell(report.name)})"
+    check_parts = [f"{checks[k]} {CLASSIFICATION_WORDS[k]}" for k in CLASSIFICATIONS]
+    check_parts[1] = f"**{check_parts[1]}**" if checks["broke"] else check_parts[1]
+    downtime = "not measured" if report.api_downtime_seconds is None else duration(report.api_downtime_seconds)
+    lines += [
+        f"- **Checks:** {' · '.join(check_parts)}",
+        f"- **Findings:** {' · '.join(f'{findings[s]} {s}' for s in SEVERITIES)}",
+        f"- **API downtime:** {downtime}",
+    ]
+    if report.error:
+        lines.append(f"- **Infrastructure failure:** {cell(report.error)}")
+    meta = [f"provider {cell(report.provider)}", f"took {duration(report.seconds)}"]
+    if report.scenario:
+        meta.insert(0, f"scenario {cell(report.scenario)}")
+    if report.started:
+        meta.append(f"started {cell(report.started)}")
+    lines += ["", " · ".join(meta), ""]
+
+    rows = broke_rows(report)
+    lines.append("### What broke")
+    lines.append("")
+    if rows:
+        lines += _broke_table(rows)
+    elif report.verdict == "error":
+        lines.append("Nothing was seen to break before the rehearsal stopped (see the failure above).")
+    else:
+        lines.append("Nothing broke.")
+    lines.append("")
+
+    if report.checks:
+        body = [[cell(c.name), cell(c.id), _run(c.before), _run(c.after), cell(CLASSIFICATION_WORDS.get(
+            c.classification, c.classification)), cell(c.message)] for c in report.checks]
+        lines += _details(f"All checks ({len(report.checks)})",
+                          table(["Check", "Id", "Before", "After", "Result", "Message"], body, limit=MAX_ROWS))
+    if report.findings:
+        body = [[cell(f.severity), cell(f.kind), cell(object_text(f.object)), cell(f.hop or ""), cell(f.cause),
+                 cell(f.fix)] for f in report.findings]
+        lines += _details(f"Findings ({len(report.findings)})",
+                          table(["Severity", "Kind", "Object", "Hop", "Cause", "Fix"], body, limit=MAX_ROWS))
+    if report.phases:
+        body = [[cell(p.name), cell(p.status), f"{p.seconds:.1f}", cell(p.message)] for p in report.phases]
+        total = sum(p.seconds for p in report.phases)
+        lines += _details(f"Phases ({len(report.phases)}, {duration(total)})",
+                          table(["Phase", "Status", "Seconds", "Message"], body, limit=MAX_ROWS))
+    notes = [f"- {cell(n)}" for n in report.notes]
+    notes += [f"- {cell(component)}: {cell(version)}" for component, version in report.versions_used.items()]
+    if notes:
+        lines += _details(f"Notes ({len(report.notes)}) and versions used", notes)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_fleet(fleet: Fleet) -> str:
+    """The text of a fleet's ``summary.md``: the cluster table first, then what broke where."""
+    counts = verdict_counts(fleet)
+    rows = fleet_rows(fleet)
+    lines = [
+        f"## rehearse fleet: **{verdict_word(fleet.verdict)}** {len(rows)} clusters",
+        "",
+        f"- **Clusters:** {counts['pass']} passed · {counts['broke']} broke · {counts['error']} error",
+        f"- **Findings:** {sum(r.findings or 0 for r in rows)} ({sum(r.blockers or 0 for r in rows)} blocker)",
+        "",
+    ]
+    body = [[cell(r.cluster), cell(r.upgrade), f"**{verdict_word(r.verdict)}**" if r.verdict != "pass" else
+             verdict_word(r.verdict), "—" if r.broke is None else str(r.broke),
+             "—" if r.findings is None else str(r.findings), cell(r.note)] for r in rows]
+    lines += table(["Cluster", "Upgrade", "Verdict", "Broke", "Findings", "Note"], body)
+    lines.append("")
+    broke: list[BrokeRow] = []
+    where: list[str] = []
+    for member in fleet.members:
+        if member.report is not None:
+            member_rows = broke_rows(member.report)
+            broke += member_rows
+            where += [member.name] * len(member_rows)
+    if broke:
+        lines += ["### What broke", "", *_broke_table(broke, cluster=where), ""]
+    if fleet.notes:
+        lines += _details(f"Notes ({len(fleet.notes)})", [f"- {cell(n)}" for n in fleet.notes])
+    return "\n".join(lines).rstrip() + "\n"
+
