@@ -13,3 +13,16 @@ def api_client(kubeconfig: Path | str | None = None, context: str | None = None)
     return config.new_client_from_config(  # type: ignore[no-untyped-call]
         config_file=str(kubeconfig) if kubeconfig else None, context=context
     )
+
+
+def raw_get(api: Any, path: str, timeout: float = 5.0) -> tuple[int, str]:
+    """GET a non-resource path (``/readyz``, ``/version``) with the client's credentials: (status, body)."""
+    from kubernetes.client.exceptions import ApiException
+
+    request = api.param_serialize("GET", path, auth_settings=["BearerToken"])
+    try:
+        resp = api.call_api(*request, _request_timeout=timeout)
+        resp.read()
+        return int(resp.status), resp.data.decode(errors="replace")
+    except ApiException as e:
+        return int(e.status or 0), str(e.body or e.reason)

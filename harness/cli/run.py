@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
 from harness.cli._common import SubParsers, new_parser, not_implemented
 from harness.cli._ui import UI
+from harness.errors import InputError
 
 
 def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.ArgumentParser:
@@ -37,5 +40,65 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
     return parser
 
 
+def _provider(choice: str, ui: UI) -> Any:
+    from harness.providers.local import LocalProvider
+
+    if choice == "kind":
+        raise not_implemented("run --provider kind")
+    # auto: kind when a Docker engine answers and kind is available -- until the kind provider lands, local.
+    return LocalProvider(progress=ui)
+
+
 def run(args: argparse.Namespace, ui: UI) -> int:
-    raise not_implemented("run")
+    from harness import snapshot as snapshot_io
+    from harness.rehearsal import RehearsalSpec, rehearse
+    from harness.report import write_reports
+    from harness.report.console import render
+    from harness.scenario import load_scenario
+    from harness.versions import catalogue
+
+    cat = catalogue()
+    # Versions given on the command line are checked before anything else is read.
+    explicit = [cat.resolve(v, what=w) for v, w in ((args.from_version, "--from"), (args.to_version, "--to")) if v]
+    if len(explicit) == 2:
+        cat.hops(explicit[0], explicit[1])
+    scenario = None
+    if args.snapshot:
+        snap = snapshot_io.load(Path(args.snapshot))
+    else:
+        scenario = load_scenario(args.scenario or "default")
+        snap = scenario.snapshot
+    from_text = args.from_version or (scenario.from_version if scenario else None)
+    to_text = args.to_version or (scenario.to_version if scenario else None)
+    if not from_text or not to_text:
+        raise InputError("--from and --to are required with --snapshot")
+    source, target = cat.resolve(from_text, what="--from"), cat.resolve(to_text, what="--to")
+    cat.hops(source, target)  # validates direction before anything starts
+    knowledge = _knowledge()
+    spec = RehearsalSpec(
+        source=source, target=target, snapshot=snap, provider=_provider(args.provider, ui),
+        checks=scenario.checks if scenario else [], scenario=scenario.name if scenario else None,
+        scenario_base=scenario.path.parent if scenario else None, name=args.name, keep=args.keep,
+        report_dir=Path(args.report_dir), apiserver_args=list(args.apiserver_arg), knowledge=knowledge,
+    )
+    what = f"scenario {scenario.name}" if scenario else f"snapshot {args.snapshot}"
+    ui.info(f"rehearsing {source} → {target} ({what}) on the {spec.provider.name} provider")
+    report = rehearse(spec, progress=ui)
+    ui.close()
+    written = write_reports(report, Path(args.report_dir), junit=_path(args.junit), json_path=_path(args.json),
+                            markdown=_path(args.markdown), html=_path(args.html))
+    ui.out.print(render(report))
+    ui.info(f"reports: {', '.join(str(p) for p in written.values())}")
+    return {"pass": 0, "broke": 1}.get(report.verdict, 3)
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def _knowledge() -> Any:
+    try:
+        from harness.knowledge import load_knowledge
+    except ImportError:  # pragma: no cover - the knowledge package is part of the tool
+        return None
+    return load_knowledge()

@@ -1,0 +1,90 @@
+"""The check protocol, its context and result, and the runner."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness.progress import NullProgress, Progress
+from harness.report.model import Finding, Outcome
+from harness.versions import Version
+
+
+@dataclass
+class CheckRun:
+    """The outcome of one check run, and what it found."""
+
+    outcome: Outcome
+    message: str = ""
+    findings: list[Finding] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class CheckContext:
+    """What a check may use: the cluster's clients and what the cluster is expected to be now."""
+
+    api_client: Any
+    kubeconfig: Path
+    version: Version  # the version the control plane (and kubelets) should run now
+    phase: str  # "before" | "after"
+    simulated_pods: bool  # local provider: no container really runs
+    hop: str | None = None  # "1.27.16→1.28.15" after an upgrade
+    helm: Path | None = None
+    knowledge: Any = None
+    upgrade_failed: str | None = None  # set when the upgrade did not complete
+
+    def applier(self) -> Any:
+        from harness.recreate import Applier
+
+        return Applier(self.api_client)
+
+
+class Check(Protocol):
+    """A smoke check."""
+
+    id: str
+    name: str
+    timeout: float
+
+    def run(self, ctx: CheckContext) -> CheckRun:
+        """Run once (polling up to ``timeout`` where the check waits for a state)."""
+
+
+def poll(fn: Callable[[], tuple[bool, str]], timeout: float, interval: float = 0.25) -> tuple[bool, str]:
+    """Call ``fn`` until it returns (True, _) or ``timeout`` passes; return the last answer."""
+    deadline = time.monotonic() + timeout
+    ok, msg = fn()
+    while not ok and time.monotonic() < deadline:
+        time.sleep(interval)
+        ok, msg = fn()
+    return ok, msg
+
+
+def _run_one(check: Check, ctx: CheckContext) -> CheckRun:
+    start = time.monotonic()
+    if ctx.upgrade_failed:
+        return CheckRun("fail", f"not run: {ctx.upgrade_failed}", seconds=0.0)
+    try:
+        result = check.run(ctx)
+    except Exception as e:  # a check that crashes is an error of that check, not of the rehearsal
+        result = CheckRun("error", f"{type(e).__name__}: {e}")
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def run_checks(checks: Sequence[Check], ctx: CheckContext, progress: Progress | None = None,
+               workers: int = 4) -> dict[str, CheckRun]:
+    """Run every check (a few at a time); results by check id, in the order given."""
+    progress = progress or NullProgress()
+    results: dict[str, CheckRun] = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [(c, pool.submit(_run_one, c, ctx)) for c in checks]
+        for i, (c, fut) in enumerate(futures, 1):
+            results[c.id] = fut.result()
+            progress.update(f"{i}/{len(checks)} {c.id}: {results[c.id].outcome}")
+    return results
