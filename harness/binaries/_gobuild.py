@@ -144,7 +144,7 @@ def _tidy(work: Path, env: dict[str, str], progress: Progress) -> dict[str, str]
     """``go mod tidy``, widening GONOSUMDB one module at a time for sum-database gaps. Returns the extra env."""
     extra: dict[str, str] = {}
     nosumdb: list[str] = [m for m in env.get("GONOSUMDB", "").split(",") if m]
-    for _ in range(20):
+    for _ in range(80):  # one retry per gap; 1.25.15 has a dozen of them
         try:
             _run(["go", "mod", "tidy"], work, {**env, **extra})
             return extra

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""`make bench`: speed figures next to the floor measured in the same run, and the target for each.
+
+- binaries ensure: cold (as recorded when each binary was built) and warm (measured now); target warm < 2 s;
+- local provider 1.27→1.28: create, upgrade and API downtime next to a bare kwokctl create and a bare
+  stop/swap/start of the same binaries; target ≤ 2× the floor;
+- the default rehearsal's phases next to the local provider's create + upgrade; target < 30 s and < 3× that;
+- the snapshot benchmark (scripts/bench_snapshot.py), when present.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from harness.binaries import build_records, ensure  # noqa: E402
+from harness.binaries._cache import link  # noqa: E402
+from harness.providers.base import ClusterOptions, NodeSpec  # noqa: E402
+from harness.providers.local import LocalProvider  # noqa: E402
+from harness.versions import catalogue  # noqa: E402
+
+RESULTS: list[tuple[str, str, str, str]] = []
+
+
+def row(what: str, value: str, floor: str, verdict: str) -> None:
+    RESULTS.append((what, value, floor, verdict))
+    print(f"  {what:<46} {value:>12}   {floor:<28} {verdict}", flush=True)
+
+
+def timed(fn: object) -> float:
+    t0 = time.monotonic()
+    fn()  # type: ignore[operator]
+    return time.monotonic() - t0
+
+
+def bench_binaries() -> None:
+    print("binaries ensure", flush=True)
+    for minor in ("1.27", "1.28"):
+        bins = ensure(catalogue().resolve(minor))
+        records = build_records(bins.directory)
+        cold = sum(r["seconds"] for r in records.values() if r.get("source") == "build")
+        row(f"cold build {bins.version} (recorded)", f"{cold:.0f} s" if cold else "n/a", "≈240 s on 2 cores", "")
+        cmd = [sys.executable, "-m", "harness", "-q", "binaries", "ensure", "--version", minor]
+        warm = min(timed(lambda c=cmd: subprocess.run(c, check=True, capture_output=True)) for _ in range(3))
+        row(f"warm ensure {minor} (CLI, cache hit)", f"{warm:.2f} s", "target < 2 s", "ok" if warm < 2 else "SLOW")
+
+
+def _kwokctl_floor(bins127: Path, bins128: Path, work: Path) -> tuple[float, float]:
+    env = dict(os.environ, KWOK_WORKDIR=str(work), KWOK_KUBE_VERSION="v1.27.16")
+    args = [str(bins127 / "kwokctl"), "create", "cluster", "--name", "floor", "--runtime", "binary",
+            "--kube-apiserver-binary", str(bins127 / "kube-apiserver"),
+            "--kube-controller-manager-binary", str(bins127 / "kube-controller-manager"),
+            "--kube-scheduler-binary", str(bins127 / "kube-scheduler"), "--etcd-binary", str(bins127 / "etcd"),
+            "--kwok-controller-binary", str(bins127 / "kwok"), "--kubeconfig", str(work / "kc.yaml"),
+            "--wait", "2m"]
+    try:
+        create = timed(lambda: subprocess.run(args, env=env, check=True, capture_output=True))
+        cdir = work / "clusters" / "floor"
+
+        def swap() -> None:
+            subprocess.run([str(bins127 / "kwokctl"), "stop", "cluster", "--name", "floor"], env=env, check=True,
+                           capture_output=True)
+            for comp in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+                link((bins128 / comp).resolve(), cdir / "bin" / comp)
+            subprocess.run([str(bins127 / "kwokctl"), "start", "cluster", "--name", "floor", "--wait", "2m"],
+                           env=env, check=True, capture_output=True)
+
+        upgrade = timed(swap)
+    finally:
+        subprocess.run([str(bins127 / "kwokctl"), "delete", "cluster", "--name", "floor"], env=env,
+                       capture_output=True, check=False)
+    return create, upgrade
+
+
+def bench_local_provider() -> float:
+    print("local provider 1.27 → 1.28", flush=True)
+    b27, b28 = ensure(catalogue().resolve("1.27")), ensure(catalogue().resolve("1.28"))
+    with tempfile.TemporaryDirectory(prefix="rehearse-bench-") as tmp:
+        floor_create, floor_upgrade = _kwokctl_floor(b27.directory, b28.directory, Path(tmp) / "floor")
+        provider = LocalProvider(root=Path(tmp) / "state")
+        t0 = time.monotonic()
+        cluster = provider.create("bench", b27.version, ClusterOptions(nodes=[NodeSpec("n1"), NodeSpec("n2")]))
+        create = time.monotonic() - t0
+        try:
+            up = provider.upgrade_control_plane(cluster, b28.version)
+            t1 = time.monotonic()
+            provider.upgrade_nodes(cluster, b28.version)
+            nodes = time.monotonic() - t1
+        finally:
+            provider.delete(cluster)
+    row("create (control plane + 2 nodes)", f"{create:.1f} s", f"kwokctl create {floor_create:.1f} s",
+        _ratio(create, floor_create, 2))
+    row("upgrade control plane", f"{up.seconds:.1f} s", f"kwokctl stop/swap/start {floor_upgrade:.1f} s",
+        _ratio(up.seconds, floor_upgrade, 2))
+    row("API downtime during the upgrade", f"{up.api_downtime_seconds:.1f} s", "", "")
+    row("upgrade simulated kubelets", f"{nodes:.1f} s", "", "")
+    return floor_create + floor_upgrade
+
+
+def _ratio(value: float, floor: float, target: float) -> str:
+    r = value / floor if floor else float("inf")
+    return f"{r:.2f}× floor, target ≤ {target:g}× {'ok' if r <= target else 'OVER'}"
+
+
+def bench_rehearsal(floor: float) -> None:
+    print("default rehearsal 1.27 → 1.28 (binaries cached)", flush=True)
+    with tempfile.TemporaryDirectory(prefix="rehearse-bench-") as tmp:
+        env = dict(os.environ, REHEARSE_STATE_DIR=str(Path(tmp) / "state"), CI="true")
+        t0 = time.monotonic()
+        subprocess.run([sys.executable, "-m", "harness", "-q", "--from", "1.27", "--to", "1.28", "--report-dir",
+                        str(Path(tmp) / "r")], env=env, capture_output=True, check=False)
+        total = time.monotonic() - t0
+        doc = json.loads((Path(tmp) / "r" / "report.json").read_text())
+    for ph in doc["phases"]:
+        row(f"  phase {ph['name']}", f"{ph['seconds']:.1f} s", "", "")
+    verdict = "ok" if total < 30 and total < 3 * floor else "OVER"
+    row("whole rehearsal (CLI, wall clock)", f"{total:.1f} s", f"local create+upgrade floor {floor:.1f} s",
+        f"{total / floor:.2f}× floor, target < 30 s and < 3× {verdict}")
+
+
+def main() -> int:
+    bench_binaries()
+    floor = bench_local_provider()
+    bench_rehearsal(floor)
+    extra = ROOT / "scripts" / "bench_snapshot.py"
+    if extra.exists():
+        print("snapshot", flush=True)
+        subprocess.run([sys.executable, str(extra)], check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
