@@ -27,7 +27,7 @@ from harness.snapshot.model import Snapshot
 from harness.upgrade import upgrade_hop
 from harness.versions import Version, catalogue
 
-_LOCAL_EXTRA = ("kubectl", "helm")
+_LOCAL_EXTRA = ("helm",)  # helm lists the recreated releases
 
 
 @dataclass
@@ -85,15 +85,41 @@ def node_specs(snapshot: Snapshot, limit: int = 20) -> list[NodeSpec]:
     return specs
 
 
-def cluster_options(spec: RehearsalSpec) -> ClusterOptions:
+# Flags that describe the production machine (files, addresses, certificates, identity, network ranges) and
+# cannot be carried to a rehearsal cluster. Everything else -- feature gates, admission plugins, runtime
+# config, tuning -- is given to both versions, so a flag the target removed shows up as the upgrade's failure.
+_MACHINE_FLAGS = (
+    "--etcd-", "--bind-address", "--secure-port", "--advertise-address", "--tls-", "--client-ca-file",
+    "--service-account-", "--kubelet-", "--requestheader-", "--proxy-client-", "--oidc-", "--authentication-",
+    "--authorization-", "--audit-", "--encryption-provider-config", "--service-cluster-ip-range",
+    "--enable-aggregator-routing", "--kubeconfig", "--cluster-signing-", "--root-ca-file", "--cert-dir",
+    "--token-auth-file", "--cloud-", "--egress-selector-config-file", "--external-hostname",
+    "--admission-control-config-file", "--cluster-cidr", "--allocate-node-cidrs", "--leader-elect",
+    "--use-service-account-credentials", "--controllers", "--cluster-name", "--config",
+)
+
+
+def portable_flags(args: list[str]) -> tuple[list[str], list[str]]:
+    """Split production flags into those a rehearsal cluster can take and machine-specific ones."""
+    kept, dropped = [], []
+    for arg in args:
+        name, _, value = arg.partition("=")
+        if name.startswith(_MACHINE_FLAGS) or value.startswith("/"):
+            dropped.append(name)
+        else:
+            kept.append(arg)
+    return kept, dropped
+
+
+def cluster_options(spec: RehearsalSpec) -> tuple[ClusterOptions, list[str]]:
+    """The cluster to create, and the production flags that could not be carried over."""
     cp = spec.snapshot.control_plane
-    return ClusterOptions(
-        nodes=node_specs(spec.snapshot),
-        apiserver_args=[*cp.apiserver_args, *spec.apiserver_args],
-        controller_manager_args=list(cp.controller_manager_args),
-        scheduler_args=list(cp.scheduler_args),
-        feature_gates=dict(cp.feature_gates),
-    )
+    api, d1 = portable_flags([*cp.apiserver_args, *spec.apiserver_args])
+    cm, d2 = portable_flags(list(cp.controller_manager_args))
+    sched, d3 = portable_flags(list(cp.scheduler_args))
+    options = ClusterOptions(nodes=node_specs(spec.snapshot), apiserver_args=api, controller_manager_args=cm,
+                             scheduler_args=sched, feature_gates=dict(cp.feature_gates))
+    return options, sorted(set(d1 + d2 + d3))
 
 
 def _classify(checks: list[Any], before: dict[str, CheckRun], after: dict[str, CheckRun]) -> list[CheckResult]:
@@ -143,7 +169,11 @@ def rehearse(spec: RehearsalSpec, progress: Progress | None = None) -> Report:
                     report.notes.append(f"Kubernetes {asked} cannot be built here; the rehearsal ran {got} instead")
             ph.details = {"versions": used}
         with phases.phase("provision", f"creating a {spec.provider.name} cluster at {source_bins.version}") as ph:
-            cluster = spec.provider.create(spec.cluster_name, spec.source, cluster_options(spec))
+            options, dropped = cluster_options(spec)
+            if dropped:
+                report.notes.append("machine-specific control-plane flags not carried to the rehearsal cluster: "
+                                    + ", ".join(dropped))
+            cluster = spec.provider.create(spec.cluster_name, spec.source, options)
             ph.details = {"cluster": cluster.name, "nodes": len(cluster.options.nodes)}
         api = api_client(cluster.kubeconfig)
         with phases.phase("recreate", f"recreating {len(spec.snapshot.objects)} objects and "

@@ -102,7 +102,7 @@ class BareControlPlane:
              "--authorization-mode=RBAC",
              f"--service-account-key-file={key}", f"--service-account-signing-key-file={key}",
              "--service-account-issuer=https://kubernetes.default.svc",
-             "--service-cluster-ip-range=10.96.0.0/16",
+             "--service-cluster-ip-range=127.64.0.0/16",  # loopback: a webhook call never leaves the machine
              "--allow-privileged=true",
              *self._audit_args(),
              *self.extra_args],

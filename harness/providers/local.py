@@ -36,6 +36,15 @@ from harness.providers.base import Cluster, ClusterInfo, ClusterOptions, NodeSpe
 from harness.versions import Version
 
 CONTROL_PLANE_ORDER = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# Service cluster IPs live in the loopback range, and the apiserver reaches webhooks and aggregated APIs through
+# the Service's cluster IP (not pod IPs), so when it calls a webhook or an aggregated API whose pods are simulated,
+# the connection stays on this machine and is refused at once instead of leaving for a network address. Simulated
+# pod IPs (kwok's range) are data only: no kube-proxy runs and nothing dials them. These flags come last and win
+# over any production value.
+LOOPBACK_ONLY: dict[str, list[str]] = {
+    "kube-apiserver": ["--service-cluster-ip-range=127.64.0.0/16", "--enable-aggregator-routing=false"],
+    "kwok-controller": [],
+}
 _LOCAL_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok", "kwokctl")
 _META = "rehearse.json"
 
@@ -151,14 +160,15 @@ class LocalProvider:
     def _kwokctl_config(self, options: ClusterOptions) -> str:
         patches = []
         for comp, args in (
-            ("kube-apiserver", options.apiserver_args),
+            ("kube-apiserver", [*options.apiserver_args, *LOOPBACK_ONLY["kube-apiserver"]]),
             ("kube-controller-manager", options.controller_manager_args),
             ("kube-scheduler", options.scheduler_args),
+            ("kwok-controller", LOOPBACK_ONLY["kwok-controller"]),
         ):
             extra = []
             for arg in args:
                 key, _, value = arg.lstrip("-").partition("=")
-                extra.append({"key": key, "value": value, "override": True})
+                extra.append({"key": key, "value": value, "override": False})  # appended: the last one wins
             if extra:
                 patches.append({"name": comp, "extraArgs": extra})
         doc: dict[str, Any] = {"kind": "KwokctlConfiguration", "apiVersion": "config.kwok.x-k8s.io/v1alpha1"}
