@@ -11,10 +11,12 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -86,16 +88,23 @@ class Applier:
     """Server-side apply through the DynamicClient, with the apiserver's warnings captured."""
 
     def __init__(self, api_client: Any) -> None:
+        self.api_client = api_client
+        # The client's default discovery cache is a file in /tmp keyed by the server URL: it would outlive an
+        # upgrade (same URL, other APIs) and could belong to another cluster that used the same port. Each
+        # Applier discovers for itself into its own file.
+        self._cache_dir = tempfile.TemporaryDirectory(prefix="rehearse-discovery-")
+        self.dyn = self._client()
+
+    def _client(self) -> Any:
         from kubernetes.dynamic import DynamicClient
 
-        self.api_client = api_client
-        self.dyn = DynamicClient(api_client)  # type: ignore[no-untyped-call]
+        cache = Path(self._cache_dir.name) / "discovery.json"
+        cache.unlink(missing_ok=True)
+        return DynamicClient(self.api_client, cache_file=str(cache))  # type: ignore[no-untyped-call]
 
     def refresh(self) -> None:
-        """Forget cached discovery (after CRDs were added, or after an upgrade)."""
-        from kubernetes.dynamic import DynamicClient
-
-        self.dyn = DynamicClient(self.api_client)  # type: ignore[no-untyped-call]
+        """Forget discovery (after CRDs were added, or after an upgrade)."""
+        self.dyn = self._client()
 
     def resource(self, api_version: str, kind: str) -> Any:
         """The API resource for ``api_version``/``kind``, or None when the server does not serve it."""
@@ -132,7 +141,7 @@ class Applier:
         if dry_run:
             kwargs["dry_run"] = "All"
         try:
-            resp = self.dyn.server_side_apply(  # type: ignore[no-untyped-call]
+            resp = self.dyn.server_side_apply(
                 res, body=obj, name=meta.get("name"), namespace=meta.get("namespace") if res.namespaced else None,
                 **kwargs)
         except (DynamicApiError, ApiException) as e:

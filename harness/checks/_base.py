@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,10 +39,17 @@ class CheckContext:
     knowledge: Any = None
     upgrade_failed: str | None = None  # set when the upgrade did not complete
 
+    _local: threading.local = field(default_factory=threading.local)
+
     def applier(self) -> Any:
+        """One Applier (one discovery of the cluster's APIs) per worker thread of this phase: the client's
+        lazy discovery is not safe to share between threads."""
         from harness.recreate import Applier
 
-        return Applier(self.api_client)
+        applier = getattr(self._local, "applier", None)
+        if applier is None:
+            applier = self._local.applier = Applier(self.api_client)
+        return applier
 
 
 class Check(Protocol):
