@@ -161,8 +161,14 @@ def rehearse(spec: RehearsalSpec, progress: Progress | None = None) -> Report:
         with phases.phase("binaries", f"binaries for {spec.source} and {', '.join(map(str, hops))}") as ph:
             source_bins = ensure(spec.source, (*_binary_set(spec), *_LOCAL_EXTRA), progress=progress)
             used = {str(spec.source): str(source_bins.version)}
+            ran: list[Version] = []
             for v in hops:
-                used[str(v)] = str(ensure(v, _binary_set(spec), progress=progress).version)
+                ran.append(ensure(v, _binary_set(spec), progress=progress).version)
+                used[str(v)] = str(ran[-1])
+            # Reports name the patches that actually ran; versions_used maps what was asked to what ran.
+            hops = ran
+            report.from_version, report.to_version = str(source_bins.version), str(hops[-1])
+            report.hops = [str(h) for h in hops]
             report.versions_used = used
             for asked, got in used.items():
                 if asked != got:
@@ -191,7 +197,7 @@ def rehearse(spec: RehearsalSpec, progress: Progress | None = None) -> Report:
         failure = _upgrade(spec, cluster, hops, phases, report, progress)
         after_ctx = CheckContext(api_client=api_client(cluster.kubeconfig), kubeconfig=cluster.kubeconfig,
                                  version=cluster.version if failure is None else hops[-1], phase="after",
-                                 simulated_pods=ctx.simulated_pods, hop=f"{spec.source}→{hops[-1]}",
+                                 simulated_pods=ctx.simulated_pods, hop=f"{source_bins.version}→{hops[-1]}",
                                  helm=ctx.helm, knowledge=spec.knowledge, upgrade_failed=failure)
         with phases.phase("check-after", f"{len(checks)} checks after the upgrade") as ph:
             after = run_checks(checks, after_ctx, progress)

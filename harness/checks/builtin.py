@@ -4,6 +4,7 @@ re-applied as written in production, and Helm releases (listed by helm, chart ku
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass, field
 from typing import Any
@@ -301,11 +302,15 @@ class HelmListed:
     def run(self, ctx: CheckContext) -> CheckRun:
         if ctx.helm is None:
             return CheckRun("skip", "helm binary not available")
-        out = subprocess.run([str(ctx.helm), "list", "-A", "-o", "json", "--kubeconfig", str(ctx.kubeconfig)],
-                             capture_output=True, text=True, timeout=self.timeout, check=False)
-        if out.returncode != 0:
-            return CheckRun("fail", f"helm list failed: {out.stderr.strip()[:300]}")
-        listed = {(r["namespace"], r["name"]): r for r in json.loads(out.stdout or "[]")}
+        listed: dict[tuple[str, str], dict[str, Any]] = {}
+        for driver in sorted({r.storage or "secret" for r in self.releases}):
+            # helm reads one storage driver at a time (HELM_DRIVER: secret by default, or configmap)
+            out = subprocess.run([str(ctx.helm), "list", "-A", "-o", "json", "--kubeconfig", str(ctx.kubeconfig)],
+                                 capture_output=True, text=True, timeout=self.timeout, check=False,
+                                 env={**os.environ, "HELM_DRIVER": driver})
+            if out.returncode != 0:
+                return CheckRun("fail", f"helm list ({driver} driver) failed: {out.stderr.strip()[:300]}")
+            listed.update({(r["namespace"], r["name"]): r for r in json.loads(out.stdout or "[]")})
         problems = []
         for rel in self.releases:
             got = listed.get((rel.namespace, rel.name))

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.cli._common import SubParsers, new_parser, not_implemented
+from harness.cli._common import SubParsers, new_parser
 from harness.cli._ui import UI
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from harness.report.model import Report
 
 
 def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.ArgumentParser:
@@ -22,8 +29,72 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
     parser.add_argument("--snapshot", metavar="FILE")
     parser.add_argument("--manifests", nargs="+", default=[], metavar="PATH", help="manifest files or directories")
     parser.add_argument("--report-dir", metavar="DIR", help="also write the report files here")
+    parser.add_argument("--knowledge", action="append", default=[], metavar="DIR",
+                        help="a directory of your own knowledge entries (removed_apis.yaml, fixes.yaml, "
+                             "flags.yaml); repeatable, later ones win")
+    parser.add_argument("--junit", metavar="FILE", help="also write JUnit XML here")
+    parser.add_argument("--json", metavar="FILE", help="also write the JSON report here")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the Markdown summary here")
     return parser
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
-    raise not_implemented("plan")
+    from harness.knowledge import load_knowledge
+    from harness.knowledge.generate import with_generated
+    from harness.plan import plan
+    from harness.report.console import render
+    from harness.versions import catalogue
+
+    cat = catalogue()
+    source, target = cat.resolve(args.from_version, what="--from"), cat.resolve(args.to_version, what="--to")
+    cat.hops(source, target)  # a downgrade or --from equal to --to is refused before any file is read
+    knowledge = with_generated(load_knowledge([Path(d) for d in args.knowledge]))
+    snap = None
+    if args.snapshot:
+        from harness import snapshot as snapshot_io
+
+        snap = snapshot_io.load(Path(args.snapshot))
+    report = plan(source, target, snapshot=snap, manifest_paths=[Path(p) for p in args.manifests],
+                  knowledge=knowledge)
+    for note in report.notes:
+        ui.note(note)
+    warnings = _warnings(report)
+    if warnings is not None:
+        ui.out.print(warnings)
+    ui.out.print(render(report))
+    if args.report_dir or args.junit or args.json or args.markdown:
+        import tempfile
+
+        from harness.report import write_reports
+
+        junit, json_path, markdown = _path(args.junit), _path(args.json), _path(args.markdown)
+        if args.report_dir:
+            written = write_reports(report, Path(args.report_dir), junit=junit, json_path=json_path,
+                                    markdown=markdown)
+        else:  # only copies asked for: write the set in a scratch directory and keep the copies
+            with tempfile.TemporaryDirectory(prefix="rehearse-plan-") as tmp:
+                written = write_reports(report, Path(tmp), junit=junit, json_path=json_path, markdown=markdown)
+                written = {k: v for k, v in written.items() if k.endswith("-copy")}
+        ui.info(f"reports: {', '.join(str(p) for p in written.values())}")
+    return 1 if report.verdict == "broke" else 0
+
+
+def _warnings(report: Report) -> RenderableType | None:
+    """The warnings (deprecated APIs, APIs already gone before --from…) as a table; blockers are in render()."""
+    from rich.table import Table
+    from rich.text import Text
+
+    rows = [f for f in report.findings if f.severity != "blocker"]
+    if not rows:
+        return None
+    table = Table(title="Warnings", title_justify="left", title_style="bold", expand=False)
+    table.add_column("Object", overflow="fold")
+    table.add_column("Cause", overflow="fold", style="yellow")
+    table.add_column("Fix", overflow="fold")
+    for f in rows:
+        table.add_row(Text(str(f.object) or "—"), Text(f.cause), Text(f.fix or "—"))
+    return table
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.cli._common import SubParsers, new_parser, not_implemented
+from harness.cli._common import SubParsers, new_parser
 from harness.cli._ui import UI
+
+if TYPE_CHECKING:
+    from harness.snapshot.model import Snapshot
+
+SCHEMA_NAME = "rehearse/snapshot/v1"
 
 
 def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.ArgumentParser:
@@ -15,13 +26,66 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
         "recreates: versions, nodes, control-plane flags, add-ons, Helm releases, CRDs, webhooks, workloads.\n"
         "Secret data never leaves the cluster: Secrets appear with key names only.",
         "  rehearse snapshot -o prod.yaml\n"
-        "  rehearse snapshot --kubeconfig ~/.kube/prod --context prod-eu -o prod-eu.yaml",
+        "  rehearse snapshot --kubeconfig ~/.kube/prod --context prod-eu -o prod-eu.yaml\n"
+        "  rehearse snapshot --check prod.yaml",
     )
     parser.add_argument("--kubeconfig", metavar="FILE", help="default: $KUBECONFIG or ~/.kube/config")
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current one)")
     parser.add_argument("-o", "--output", metavar="FILE", default="-", help="default: standard output")
+    parser.add_argument(
+        "--check", metavar="FILE",
+        help="validate an existing snapshot file instead of reading a cluster (exit 2 if it is bad)",
+    )
     return parser
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _summary(snapshot: Snapshot) -> str:
+    return (
+        f"Kubernetes {snapshot.server_version or '?'}: {len(snapshot.nodes)} nodes, "
+        f"{len(snapshot.helm_releases)} Helm releases, {len(snapshot.addons)} add-ons, {len(snapshot.crds)} CRDs, "
+        f"{len(snapshot.webhooks)} webhooks, {len(snapshot.workloads)} workloads, {len(snapshot.objects)} objects"
+    )
+
+
 def run(args: argparse.Namespace, ui: UI) -> int:
-    raise not_implemented("snapshot")
+    from harness.errors import InputError
+    from harness.snapshot import dump, load, take_snapshot
+
+    if args.check:
+        snapshot = load(args.check)
+        ui.info(f"{args.check}: valid {SCHEMA_NAME} snapshot; {_summary(snapshot)}")
+        return 0
+    output = None if args.output == "-" else Path(args.output)
+    if output is not None and output.is_dir():
+        raise InputError(f"-o {args.output}: is a directory; give a file name")
+    snapshot = take_snapshot(args.kubeconfig, args.context, progress=ui)
+    text = dump(snapshot)
+    ui.close()
+    for what in snapshot.not_readable:
+        ui.note(f"not readable: {what}")
+    if not snapshot.control_plane.visible:
+        ui.note(f"control-plane flags {snapshot.control_plane.source}")
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        ui.info(f"Snapshot of {snapshot.source.get('context', '?')} — {_summary(snapshot)}")
+    else:
+        _write_atomically(output, text)
+        ui.info(f"Snapshot of {snapshot.source.get('context', '?')} written to {output} — {_summary(snapshot)}")
+    return 0
