@@ -8,7 +8,7 @@ REHEARSE ?= $(PYTHON) -m harness
 TEST_VERSIONS ?= 1.27 1.28 1.24 1.25 1.26 1.29
 PYTEST_ARGS ?=
 
-.PHONY: install binaries test test-fast lint demo bench clean-cache
+.PHONY: install tools binaries test test-fast lint demo bench clean-cache
 
 install:
 	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
@@ -18,7 +18,14 @@ binaries: install
 	$(REHEARSE) binaries ensure --version 1.28 --components kubectl,helm
 	@for v in $(TEST_VERSIONS); do $(REHEARSE) binaries ensure --version $$v || exit $$?; done
 
-test: install binaries lint
+# System tools some tests drive: rsync (gitlab-ci-local's shell executor copies the project with it).
+tools:
+	@command -v rsync >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq rsync >/dev/null; \
+	  else echo "make: the tests need rsync (e.g. apt-get install rsync)" >&2; exit 2; fi; }
+
+test: install tools binaries lint
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 test-fast: install
@@ -36,3 +43,11 @@ bench: install binaries
 
 clean-cache:
 	rm -rf "$${REHEARSE_CACHE_DIR:-$$HOME/.cache/rehearse}"
+
+# Regenerate harness/data/knowledge/generated/<minor>.yaml from the real binaries of each pair of consecutive
+# minors (one kube-apiserver at a time; binaries from the cache, a download or a Go build). CACHED_ONLY=1 uses
+# only binaries already in the cache. Review the diff: the committed files are what `rehearse plan` knows.
+GENERATE_VERSIONS ?= 1.24 1.25 1.26 1.27 1.28 1.29
+.PHONY: generate-knowledge
+generate-knowledge: install
+	$(PYTHON) scripts/generate_knowledge.py --versions $(GENERATE_VERSIONS) $(if $(CACHED_ONLY),--cached-only,)

@@ -107,20 +107,20 @@ class _Planner:
         if removed <= self.source_minor:
             self.add(Finding(
                 severity="warning", kind="removed-api", object=ref,
-                cause=f"{what} was removed in {api.removed_in}, before {self.source}: {where} cannot be applied "
-                      "to the cluster as written, before or after the upgrade", fix=fix), order)
+                cause=f"{what} was removed in {api.removed_in}, before {self.source}: as written in {where}, the "
+                      "object cannot be applied, before or after the upgrade", fix=fix), order)
         elif removed <= self.target_minor:
             hop = self.hop_of(removed)
             label = hop.label if hop else None
             self.add(Finding(
                 severity="blocker", kind="removed-api", object=ref,
-                cause=f"{what} is no longer served from {api.removed_in} on (hop {label}); used by {where}",
+                cause=f"{what} is no longer served from {api.removed_in} on (hop {label}); used in {where}",
                 fix=fix, hop=label), order)
         elif api.deprecated_minor <= self.target_minor:
             self.add(Finding(
                 severity="warning", kind="deprecated-api", object=ref,
                 cause=f"{what} is deprecated since {api.deprecated_in} and removed in {api.removed_in}; "
-                      f"{self.target} still serves it; used by {where}", fix=fix), order)
+                      f"{self.target} still serves it; used in {where}", fix=fix), order)
 
     def documents(self, docs: Iterable[Any], where: Callable[[int], str], origin: str, order: tuple[Any, ...],
                   fix_extra: str = "") -> None:
@@ -130,13 +130,18 @@ class _Planner:
             if type(doc) is not dict:
                 continue
             self.counts["objects"] += 1
-            kind = doc.get("kind")
-            if (doc.get("apiVersion"), kind) in removed:
+            gv, kind = doc.get("apiVersion"), doc.get("kind")
+            if type(gv) is not str or type(kind) is not str:
+                continue  # not a Kubernetes object (values files, Chart.yaml, …)
+            if (gv, kind) in removed:
                 self.object(doc, where(i), origin, (*order, i), fix_extra)
-            if isinstance(kind, str) and kind.endswith("List") and isinstance(doc.get("items"), list):
+            elif kind.endswith("List") and isinstance(doc.get("items"), list):
                 for j, item in enumerate(doc["items"]):
-                    if type(item) is dict and (item.get("apiVersion"), item.get("kind")) in removed:
-                        self.object(item, f"{where(i)}, item {j + 1}", origin, (*order, i, j), fix_extra)
+                    if type(item) is not dict:
+                        continue
+                    igv, ikind = item.get("apiVersion"), item.get("kind")
+                    if type(igv) is str and type(ikind) is str and (igv, ikind) in removed:
+                        self.object(item, f"{where(i)}, list item {j + 1}", origin, (*order, i, j), fix_extra)
 
     # ---- snapshot ------------------------------------------------------------------------------------------
     def snapshot(self, snap: Snapshot) -> None:
@@ -146,16 +151,14 @@ class _Planner:
             if not isinstance(obj, dict):
                 continue
             self.counts["objects"] += 1
-            self.object(obj, "an object of the snapshot", "snapshot", ("snapshot", i))
-            written = _last_applied_version(obj)
-            if written and written != obj.get("apiVersion"):
-                self.object(obj, "an object of the snapshot (its last kubectl apply)", "snapshot",
-                            ("snapshot", i), api_version=written)
+            written = _last_applied_version(obj)  # what the user applies, rather than what the API returned
+            where = "the snapshot" + (" (its last kubectl apply)" if written else "")
+            self.object(obj, where, "snapshot", ("snapshot", i), api_version=written)
         for i, use in enumerate(snap.api_usage):
             api = self.removed.get((use.api_version, use.kind))
             if api is not None:
                 self.api(api, namespace=use.namespace, name=use.name, origin="snapshot", order=("usage", i),
-                         where=f"an object of the snapshot, last written as {use.api_version} ({use.source})")
+                         where=f"the snapshot (last written as {use.api_version}, per {use.source})")
         self.control_plane(snap)
         self.kubelets(snap)
 
@@ -308,7 +311,7 @@ class _Planner:
                 return
             raise InputError(f"{path}: not valid YAML ({_problem(e)})") from e
         where = str(path)
-        self.documents(docs, lambda i: f"{where}, document {i + 1}" if len(docs) > 1 else where, where,
+        self.documents(docs, lambda i: f"{where} (document {i + 1})" if len(docs) > 1 else where, where,
                        ("file", where))
 
 

@@ -137,10 +137,12 @@ def _classify(checks: list[Any], before: dict[str, CheckRun], after: dict[str, C
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
+    """One finding per kind, object and hop (the first, which says the most)."""
     seen: set[tuple[str, str, str, str, str]] = set()
     out = []
     for f in findings:
-        k = (f.kind, f.object.kind, f.object.namespace or "", f.object.name, f.cause)
+        hop = "" if f.kind == "deprecation" else (f.hop or "")  # a deprecation is reported once
+        k = (f.kind, f.object.kind, f.object.namespace or "", f.object.name, hop)
         if k not in seen:
             seen.add(k)
             out.append(f)
@@ -157,7 +159,16 @@ def rehearse(spec: RehearsalSpec, progress: Progress | None = None) -> Report:
     phases = _Phases(report, progress)
     start = time.monotonic()
     cluster: Cluster | None = None
+    plan_findings: list[Finding] = []
     try:
+        if spec.knowledge is not None:
+            with phases.phase("plan", "planning from knowledge (removed APIs, flags, gates, charts, skew)") as ph:
+                from harness.plan import plan
+
+                planned = plan(spec.source, spec.target, snapshot=spec.snapshot, manifest_paths=[],
+                               knowledge=spec.knowledge)
+                plan_findings = planned.findings
+                ph.details = {"findings": len(plan_findings)}
         with phases.phase("binaries", f"binaries for {spec.source} and {', '.join(map(str, hops))}") as ph:
             source_bins = ensure(spec.source, (*_binary_set(spec), *_LOCAL_EXTRA), progress=progress)
             used = {str(spec.source): str(source_bins.version)}
@@ -204,8 +215,12 @@ def rehearse(spec: RehearsalSpec, progress: Progress | None = None) -> Report:
             ph.details = _counts(after)
         report.checks = _classify(checks, before, after)
         before_findings = [f for r in before.values() for f in r.findings]
-        after_findings = [f for r in after.values() for f in r.findings]
+        # After the upgrade, a check that already failed before says nothing new about the upgrade: its
+        # findings stay attributed to the state before (no hop), so they do not count as what broke.
+        already = {c.id for c in report.checks if c.classification == "already-broken"}
+        after_findings = [f for cid, r in after.items() if cid not in already for f in r.findings]
         report.findings = _dedupe(report.findings + before_findings + after_findings)
+        report.findings += _unconfirmed(plan_findings, report.findings, report.versions_used)
     except RehearseError as e:
         report.error = report.error or str(e)
     finally:
@@ -214,6 +229,21 @@ def rehearse(spec: RehearsalSpec, progress: Progress | None = None) -> Report:
             _cleanup(spec, cluster, report, progress)
     report.verdict = verdict_of(report)
     return report
+
+
+def _unconfirmed(planned: list[Finding], observed: list[Finding], used: dict[str, str]) -> list[Finding]:
+    """Plan findings about objects the rehearsal itself did not report (e.g. kubelet skew), with their hop
+    relabelled to the patches that actually ran."""
+    seen = {(f.kind, f.object.kind, f.object.namespace or "", f.object.name) for f in observed}
+    out = []
+    for f in planned:
+        if (f.kind, f.object.kind, f.object.namespace or "", f.object.name) in seen:
+            continue
+        if f.hop and "→" in f.hop:
+            a, b = f.hop.split("→", 1)
+            f.hop = f"{used.get(a, a)}→{used.get(b, b)}"
+        out.append(f)
+    return out
 
 
 def _binary_set(spec: RehearsalSpec) -> tuple[str, ...]:

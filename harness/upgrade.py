@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.progress import NullProgress, Progress
 from harness.providers.base import Cluster, Provider
@@ -39,17 +40,19 @@ class HopResult:
         return f"{self.source}→{self.target}"
 
 
-def finding_for_failure(e: UpgradeFailed, source: Version, knowledge: object = None) -> Finding:
+def finding_for_failure(e: UpgradeFailed, source: Version, knowledge: Any = None) -> Finding:
     """Turn a component's refusal to start into a finding with the object, the cause and the fix."""
     hop = f"{source}→{e.version}"
     gate = _GATE_RE.search(e.cause)
     if gate:
         name = gate.group(1)
+        known = knowledge.removed_gate(e.component, name) if knowledge is not None else None
         return Finding(
             severity="blocker", kind="removed-feature-gate",
             object=ObjectRef(kind="FeatureGate", name=name, apiVersion=e.component),
             cause=f"{e.component} {e.version} refuses --feature-gates={name}: {e.cause}",
-            fix=f"remove {name} from --feature-gates of every control-plane component (and kubelets) before the "
+            fix=known.fix() if known is not None else
+                f"remove {name} from --feature-gates of every control-plane component (and kubelets) before the "
                 f"upgrade; in {e.version.minor_key} the gate no longer exists (it graduated to GA and was locked "
                 "on, or was dropped)",
             hop=hop)
@@ -69,7 +72,7 @@ def finding_for_failure(e: UpgradeFailed, source: Version, knowledge: object = N
 
 
 def upgrade_hop(provider: Provider, cluster: Cluster, target: Version, progress: Progress | None = None,
-                knowledge: object = None) -> HopResult:
+                knowledge: Any = None) -> HopResult:
     """Upgrade the control plane to ``target``, then every node; a refusal becomes ``failure`` + a finding."""
     progress = progress or NullProgress()
     result = HopResult(source=cluster.version, target=target)

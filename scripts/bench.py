@@ -5,7 +5,7 @@
 - local provider 1.27→1.28: create, upgrade and API downtime next to a bare kwokctl create and a bare
   stop/swap/start of the same binaries; target ≤ 2× the floor;
 - the default rehearsal's phases next to the local provider's create + upgrade; target < 30 s and < 3× that;
-- the snapshot benchmark (scripts/bench_snapshot.py), when present.
+- the snapshot and plan benchmarks (scripts/bench_snapshot.py, scripts/bench_plan.py).
 """
 
 from __future__ import annotations
@@ -130,10 +130,11 @@ def main() -> int:
     bench_binaries()
     floor = bench_local_provider()
     bench_rehearsal(floor)
-    extra = ROOT / "scripts" / "bench_snapshot.py"
-    if extra.exists():
-        print("snapshot", flush=True)
-        subprocess.run([sys.executable, str(extra)], check=False)
+    for name in ("bench_snapshot.py", "bench_plan.py"):
+        extra = ROOT / "scripts" / name
+        if extra.exists():
+            print(name.removeprefix("bench_").removesuffix(".py"), flush=True)
+            subprocess.run([sys.executable, str(extra)], check=False)
     return 0
 
 

@@ -108,6 +108,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         ui.error("interrupted; everything started was cleaned up")
         return 130
+    except OSError as e:
+        ui.error(f"{e.strerror or e}{f': {e.filename}' if getattr(e, 'filename', None) else ''}")
+        return 3
+    except Exception as e:  # a bug: still one line and exit 3 (CI must not read it as "broke")
+        ui.error(f"unexpected {type(e).__name__}: {e} (run with -v for the traceback; please report it)")
+        if verbosity > 0:
+            import traceback
+
+            traceback.print_exc()
+        return 3
     finally:
         ui.close()
         signal.signal(signal.SIGTERM, previous)

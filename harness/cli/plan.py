@@ -56,6 +56,9 @@ def run(args: argparse.Namespace, ui: UI) -> int:
         snap = snapshot_io.load(Path(args.snapshot))
     report = plan(source, target, snapshot=snap, manifest_paths=[Path(p) for p in args.manifests],
                   knowledge=knowledge)
+    details = report.phases[0].details if report.phases else {}
+    if args.manifests:
+        ui.info(f"read {details.get('files', 0)} manifest files ({details.get('objects', 0)} documents)")
     for note in report.notes:
         ui.note(note)
     warnings = _warnings(report)

@@ -37,6 +37,9 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
     parser.add_argument("--html", metavar="FILE", help="also write the HTML report here")
     parser.add_argument("--apiserver-arg", action="append", default=[], metavar="FLAG=VALUE",
                         help="extra kube-apiserver flag for both versions (repeatable)")
+    parser.add_argument("--knowledge", action="append", default=[], metavar="DIR",
+                        help="a directory of your own knowledge entries (removed_apis.yaml, fixes.yaml, "
+                             "flags.yaml) that extend the bundled ones (repeatable)")
     return parser
 
 
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace, ui: UI) -> int:
         raise InputError("--from and --to are required with --snapshot")
     source, target = cat.resolve(from_text, what="--from"), cat.resolve(to_text, what="--to")
     cat.hops(source, target)  # validates direction before anything starts
-    knowledge = _knowledge()
+    knowledge = _knowledge(args.knowledge)
     spec = RehearsalSpec(
         source=source, target=target, snapshot=snap, provider=_provider(args.provider, ui),
         checks=scenario.checks if scenario else [], scenario=scenario.name if scenario else None,
@@ -96,9 +99,7 @@ def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
 
-def _knowledge() -> Any:
-    try:
-        from harness.knowledge import load_knowledge
-    except ImportError:  # pragma: no cover - the knowledge package is part of the tool
-        return None
-    return load_knowledge()
+def _knowledge(dirs: list[str]) -> Any:
+    from harness.knowledge import load_knowledge
+
+    return load_knowledge([Path(d) for d in dirs])

@@ -263,8 +263,9 @@ class _Builder:
                          options=MappingProxyType(dict(self.options)))
 
 
-def load_knowledge(extra_dirs: Sequence[Path] = ()) -> Knowledge:
-    """The packaged knowledge, extended and overridden by each of ``extra_dirs`` in order."""
+def load_knowledge(extra_dirs: Sequence[Path] = (), *, generated: bool = True) -> Knowledge:
+    """The packaged knowledge, extended and overridden by each of ``extra_dirs`` in order, then completed with
+    the facts generated from the real binaries (``generated=False``: the curated files alone)."""
     builder = _Builder({}, {}, {})
     data = resources.files("harness.data").joinpath("knowledge")
     for name in FILE_NAMES:
@@ -283,7 +284,13 @@ def load_knowledge(extra_dirs: Sequence[Path] = ()) -> Knowledge:
             except (OSError, UnicodeDecodeError) as e:
                 raise InputError(f"knowledge file {path}: cannot be read: {e}") from e
             builder.add(name, text, str(path))
-    return builder.build()
+    # Facts derived from the real binaries (harness/data/knowledge/generated/) fill in what neither the curated
+    # files nor the user's directories say; those keep precedence (they carry the guide's wording and sources).
+    if not generated:
+        return builder.build()
+    from harness.knowledge.generate import with_generated
+
+    return with_generated(builder.build())
 
 
 @functools.cache

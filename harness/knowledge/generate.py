@@ -77,6 +77,7 @@ _LOCKED_GATE = re.compile(r"cannot set feature gate ([A-Za-z0-9]+) to (?:true|fa
 _UNKNOWN_FLAG = re.compile(r"unknown flag: --([a-z0-9-]+)")
 _VERSION_OUT = re.compile(r"Kubernetes (v\d+\.\d+\.\d+\S*)")
 _GV_PARTS = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 # ---- facts read from one binary set -----------------------------------------------------------------------------
@@ -310,17 +311,16 @@ def _rank(api: ServedApi) -> tuple[int, int, int, int]:
 def replacement_for(removed: ServedApi, target: Discovery) -> str | None:
     """The group/version of the same kind that ``target`` serves in the same (or successor) group, if any.
 
-    The apiserver's own suggestion (its deprecation warning's "use …") wins when the target serves it; otherwise
-    the best served one: not deprecated, then stable, then the highest version.
+    The best one the target serves: not deprecated there, then stable over beta over alpha, then the highest
+    version; between equals, the one the apiserver's own deprecation warning suggested ("use …").
     """
     groups = {removed.group, *SUCCESSOR_GROUPS.get(removed.group, ())}
     candidates = [a for (gv, kind), a in target.served.items() if kind == removed.kind and a.group in groups
                   and gv != removed.group_version]
-    if removed.suggested and any(a.group_version == removed.suggested for a in candidates):
-        return removed.suggested
     if not candidates:
         return None
-    return max(candidates, key=lambda a: (_rank(a), a.group_version)).group_version
+    best = max(candidates, key=lambda a: (_rank(a), a.group_version == removed.suggested, a.group_version))
+    return best.group_version
 
 
 def _minor_of(version: str) -> str:
@@ -330,17 +330,20 @@ def _minor_of(version: str) -> str:
     return f"{m.group(1)}.{m.group(2)}"
 
 
-def _curated_names(knowledge: Knowledge, kind: str, component: str) -> set[str]:
-    return {name for (t, comp, name) in knowledge.options if t == kind and comp == component}
+def _curated_flags(knowledge: Knowledge, component: str) -> set[str]:
+    return {name for (t, comp, name) in knowledge.options if t == "flag" and comp == component}
 
 
 def derive(previous: Path, target: Path, *, workdir: Path, curated: Knowledge | None = None,
-           progress: Progress | None = None, discoveries: dict[Path, Discovery] | None = None) -> dict[str, Any]:
+           earlier: Sequence[Path] = (), progress: Progress | None = None,
+           discoveries: dict[Path, Discovery] | None = None) -> dict[str, Any]:
     """The generated facts of the minor of ``target`` (a directory of binaries) against ``previous``'s.
 
     Starts one apiserver at a time. ``discoveries`` caches :func:`discover` by directory across calls.
-    Candidate gates are those the previous apiserver registers (``/metrics``), lists in ``--help``, or the
-    curated knowledge names; candidate flags are those of the previous ``--help`` and the curated ones.
+    Candidate gates are those the previous apiserver registers (``/metrics``, complete from 1.26 on) or lists
+    in ``--help``, those the ``--help`` of ``earlier`` binaries (older minors) lists, and the curated names;
+    candidate flags are those of the previous ``--help`` and the curated ones. Every candidate is then put to
+    the binaries themselves.
     """
     progress = progress or NullProgress()
     curated = curated if curated is not None else packaged_knowledge()
@@ -382,11 +385,12 @@ def derive(previous: Path, target: Path, *, workdir: Path, curated: Knowledge | 
         old_help, new_help = help_of(old_bin), help_of(new_bin)
         if comp == "kube-apiserver":
             plugins = {"old": old_help.admission_plugins, "new": new_help.admission_plugins}
-        flag_candidates = old_help.flags | _curated_names(curated, "flag", comp)
+        flag_candidates = old_help.flags | _curated_flags(curated, comp)
         old_flags = flag_candidates - refused_flags(old_bin, flag_candidates - old_help.flags)
         removed_flags[comp] = sorted(refused_flags(new_bin, old_flags - new_help.flags))
-        gate_candidates = old.gates | old_help.gates | _curated_names(curated, "feature-gate", comp) | {
-            name for (t, _, name) in curated.options if t == "feature-gate"}
+        gate_candidates = old.gates | old_help.gates | {n for (t, _, n) in curated.options if t == "feature-gate"}
+        for directory in earlier:
+            gate_candidates |= help_of(directory / comp).gates
         old_gates = gate_candidates - refused_gates(old_bin, gate_candidates)
         removed_gates[comp] = sorted(refused_gates(new_bin, old_gates))
     return {
@@ -394,6 +398,9 @@ def derive(previous: Path, target: Path, *, workdir: Path, curated: Knowledge | 
         "minor": minor,
         "previous": prev_minor,
         "generated_from": versions,
+        # "registry": the previous apiserver listed every gate it knows (/metrics, 1.26 and later); "help": only
+        # its alpha and beta gates, the older minors' and the curated ones could be tried (GA gates may be missed).
+        "previous_gates_from": "registry" if old.gates else "help",
         "removed_apis": removed_apis,
         "deprecated_apis": deprecated_apis,
         "removed_flags": removed_flags,
@@ -444,6 +451,8 @@ def generated_dir() -> Path:
 def _check_doc(doc: Any, where: str) -> dict[str, Any]:
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         raise InputError(f"generated knowledge {where}: not a {SCHEMA} document")
+    if doc.get("previous_gates_from") not in ("registry", "help"):
+        raise InputError(f"generated knowledge {where}: field 'previous_gates_from': expected registry or help")
     for name in ("minor", "previous"):
         if not isinstance(doc.get(name), str) or not MINOR_RE.match(doc[name]):
             raise InputError(f"generated knowledge {where}: field '{name}': expected a quoted minor like \"1.28\"")
@@ -469,7 +478,7 @@ def load_generated(directory: Path | None = None) -> list[dict[str, Any]]:
     docs = []
     for path in sorted(directory.glob("*.yaml")):
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            doc = yaml.load(path.read_bytes(), Loader=_LOADER)
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
             raise InputError(f"generated knowledge {path}: cannot be read: {e}") from e
         docs.append(_check_doc(doc, str(path)))

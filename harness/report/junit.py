@@ -189,7 +189,13 @@ def _after_case(check: CheckResult, run: CheckOutcome, findings: Sequence[Findin
 
 
 def _infra_case(phase: Phase, report: Report) -> TestCase:
-    if phase.status in ("error", "failed"):
+    if phase.status == "failed":
+        # The phase ran and what it did failed (e.g. the target's kube-apiserver refused a removed feature gate):
+        # that is what the upgrade broke, a test failure, not an infrastructure error.
+        message = phase.message or f"{phase.name} failed"
+        return _case(phase.name, PHASE_CLASSNAME, phase.seconds, Failure(_xml(message), "upgrade-failed"),
+                     text=message)
+    if phase.status == "error":
         message = phase.message or report.error or f"{phase.name} failed"
         text = "\n".join(dict.fromkeys(m for m in (phase.message, report.error) if m))
         return _case(phase.name, PHASE_CLASSNAME, phase.seconds, Error(_xml(message), "infrastructure"), text=text)

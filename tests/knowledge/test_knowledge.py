@@ -117,7 +117,7 @@ def test_every_option_entry_is_consistent(k: Knowledge) -> None:
     for opt in k.options.values():
         assert (1, 16) <= opt.removed_minor <= (1, 37), opt.name
         assert opt.source.strip(), opt.name
-        assert re.search(r"https?://|probed", opt.source), opt.name
+        assert re.search(r"https?://|probed|generated from v", opt.source), opt.name
 
 
 # ---- lookups -------------------------------------------------------------------------------------------------

@@ -1,0 +1,14 @@
+"""Fixtures of the plan tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.knowledge import Knowledge, packaged_knowledge
+from harness.knowledge.generate import with_generated
+
+
+@pytest.fixture(scope="session")
+def knowledge() -> Knowledge:
+    """What `rehearse plan` uses without --knowledge: the curated data plus the generated facts."""
+    return with_generated(packaged_knowledge())
