@@ -45,7 +45,9 @@ exit codes: 0 nothing broke · 1 the upgrade broke something (plan: blockers) ·
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``selected``, only that subcommand's module is imported (the others get a stub that
+    still lists them in the usage), which keeps a cached ``binaries ensure`` or a ``plan`` quick to start."""
     parser = argparse.ArgumentParser(
         prog="rehearse", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -53,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verbosity(parser)
     subs = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in SUBCOMMANDS.items():
+        if selected is not None and name != selected:
+            subs.add_parser(name, help=help_text)
+            continue
         mod = importlib.import_module(module)
         sub = mod.add_parser(subs, name, help_text)
         _add_verbosity(sub, suppress=True)
@@ -88,7 +93,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rehearse`` console script."""
     args_list = _default_to_run(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser()
+    parser = build_parser(args_list[0] if args_list and args_list[0] in SUBCOMMANDS else None)
     args = parser.parse_args(args_list)
     if not getattr(args, "command", None):
         parser.print_help()
