@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -92,13 +94,14 @@ class Applier:
         # The client's default discovery cache is a file in /tmp keyed by the server URL: it would outlive an
         # upgrade (same URL, other APIs) and could belong to another cluster that used the same port. Each
         # Applier discovers for itself into its own file.
-        self._cache_dir = tempfile.TemporaryDirectory(prefix="rehearse-discovery-")
+        self._cache_dir = tempfile.mkdtemp(prefix="rehearse-discovery-")
+        weakref.finalize(self, shutil.rmtree, self._cache_dir, True)
         self.dyn = self._client()
 
     def _client(self) -> Any:
         from kubernetes.dynamic import DynamicClient
 
-        cache = Path(self._cache_dir.name) / "discovery.json"
+        cache = Path(self._cache_dir) / "discovery.json"
         cache.unlink(missing_ok=True)
         return DynamicClient(self.api_client, cache_file=str(cache))  # type: ignore[no-untyped-call]
 
@@ -251,7 +254,7 @@ def helm_storage_object(release: HelmRelease) -> dict[str, Any]:
 def plan_objects(snapshot: Snapshot) -> list[tuple[dict[str, Any], str]]:
     """Every object to recreate with its source, de-duplicated by identity, in apply order."""
     seen: dict[tuple[str, str, str, str], tuple[dict[str, Any], str]] = {}
-    entries: list[tuple[dict[str, Any], str]] = [(o, "snapshot") for o in snapshot.objects]
+    entries: list[tuple[dict[str, Any], str]] = [(as_written(o, snapshot), "snapshot") for o in snapshot.objects]
     for rel in snapshot.helm_releases:
         for o in helm_objects(rel):
             meta = o.setdefault("metadata", {})
@@ -266,6 +269,30 @@ def plan_objects(snapshot: Snapshot) -> list[tuple[dict[str, Any], str]]:
             seen[("", "Namespace", "", ns)] = ({"apiVersion": "v1", "kind": "Namespace",
                                                 "metadata": {"name": ns}}, "implied")
     return sorted(seen.values(), key=lambda e: (apply_rank(e[0]), key(e[0])))
+
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def as_written(obj: dict[str, Any], snapshot: Snapshot) -> dict[str, Any]:
+    """A snapshot object the way production wrote it: the server lists objects at its preferred version, but
+    manifests, charts and controllers may write another one (the kubectl last-applied annotation, else the
+    version in managedFields, both kept by the snapshot), and that is what must keep working after the upgrade."""
+    meta = obj.get("metadata") or {}
+    last = (meta.get("annotations") or {}).get(LAST_APPLIED)
+    if last:
+        try:
+            manifest = json.loads(last)
+        except ValueError:
+            manifest = None
+        if isinstance(manifest, dict) and manifest.get("apiVersion") and manifest.get("kind") == obj.get("kind"):
+            return {**obj, "apiVersion": manifest["apiVersion"]}
+    group, kind, ns, name = key(obj)
+    versions = sorted({u.api_version for u in snapshot.api_usage
+                       if u.kind == kind and (u.namespace or "") == ns and u.name == name
+                       and u.source != "helm-manifest" and key({"apiVersion": u.api_version})[0] == group})
+    other = [v for v in versions if v != obj.get("apiVersion")]
+    return {**obj, "apiVersion": other[0]} if other else obj
 
 
 _CLUSTER_SCOPED = {

@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING
 
 from harness.cli._common import SubParsers, new_parser
 from harness.cli._ui import UI
+from harness.errors import InputError
 
 if TYPE_CHECKING:
     from harness.snapshot.model import Snapshot
-
-SCHEMA_NAME = "rehearse/snapshot/v1"
 
 
 def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.ArgumentParser:
@@ -39,19 +38,34 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
     return parser
 
 
+def _check_writable(path: Path) -> None:
+    """Fail before reading the cluster, not after, when ``-o`` cannot be written."""
+    if path.is_dir():
+        raise InputError(f"-o {path}: is a directory; give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"-o {path}: cannot write in {existing}")
+
+
 def _write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    except OSError as e:
+        raise InputError(f"-o {path}: cannot write: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise InputError(f"-o {path}: cannot write: {e.strerror or e}") from None
         raise
 
 
@@ -64,16 +78,15 @@ def _summary(snapshot: Snapshot) -> str:
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
-    from harness.errors import InputError
-    from harness.snapshot import dump, load, take_snapshot
+    from harness.snapshot import SCHEMA, dump, load, take_snapshot
 
     if args.check:
         snapshot = load(args.check)
-        ui.info(f"{args.check}: valid {SCHEMA_NAME} snapshot; {_summary(snapshot)}")
+        ui.info(f"{args.check}: valid {SCHEMA} snapshot; {_summary(snapshot)}")
         return 0
     output = None if args.output == "-" else Path(args.output)
-    if output is not None and output.is_dir():
-        raise InputError(f"-o {args.output}: is a directory; give a file name")
+    if output is not None:
+        _check_writable(output)
     snapshot = take_snapshot(args.kubeconfig, args.context, progress=ui)
     text = dump(snapshot)
     ui.close()
@@ -82,8 +95,12 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     if not snapshot.control_plane.visible:
         ui.note(f"control-plane flags {snapshot.control_plane.source}")
     if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `rehearse snapshot | head`: the reader has all it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         ui.info(f"Snapshot of {snapshot.source.get('context', '?')} — {_summary(snapshot)}")
     else:
         _write_atomically(output, text)

@@ -147,18 +147,21 @@ class BareControlPlane:
         lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()] if log.exists() else []
         return lines[-1] if lines else f"exit code {p.returncode}"
 
-    def stop(self) -> None:
-        for p in reversed(self.procs):
+    def stop(self, grace: float = 15) -> None:
+        """Stop the processes one at a time, newest first: kube-apiserver exits at once while etcd still runs
+        (signalled together, it waits for etcd until killed, 15 s)."""
+        while self.procs:
+            p = self.procs.pop()
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGTERM)
-        for p in reversed(self.procs):
             try:
-                p.wait(timeout=15)
+                p.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
-        self.procs.clear()
+
+    stop_in_order = stop
 
 
 @contextlib.contextmanager

@@ -1,10 +1,10 @@
 """Read a live cluster into a :class:`Snapshot`: discovery and paged ``list`` calls only, never a write.
 
-Every request is a GET (discovery, ``/version``, collection lists with ``limit``/``continue`` paging); there is no
-watch, no single-object get and no write. Resource types are listed in parallel by a small thread pool; the JSON
-is parsed directly (the typed client's model objects would cost more than the transfer). A type the identity
-may not list (HTTP 403) becomes a ``not_readable`` entry and the rest goes on; an unreachable server or rejected
-credentials stop the snapshot with a typed error.
+Every request is a GET (``/version``, ``/apis``, collection lists with ``limit``/``continue`` paging); there is
+no watch, no single-object get and no write. A small thread pool fetches the lists (I/O only) while the calling
+thread decodes the JSON and sanitizes each list as it arrives (the typed client's model objects would cost more
+than the transfer). A type the identity may not list (HTTP 403) becomes a ``not_readable`` entry and the rest goes
+on; an unreachable server or rejected credentials stop the snapshot with a typed error.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ TYPES: tuple[ResourceType, ...] = (
     ResourceType("roles", "Role", RBAC),
     ResourceType("rolebindings", "RoleBinding", RBAC),
     ResourceType("serviceaccounts", "ServiceAccount", ("v1",)),
-    ResourceType("configmaps", "ConfigMap", ("v1",), query=(("labelSelector", "owner!=helm"),)),
+    ResourceType("configmaps", "ConfigMap", ("v1",)),  # Helm's ConfigMap storage comes along (see _HelmCollector)
     ResourceType("secrets", "Secret", ("v1",), query=(("fieldSelector", f"type!={_sanitize.HELM_SECRET_TYPE}"),)),
     ResourceType("services", "Service", ("v1",)),
     ResourceType("deployments", "Deployment", ("apps/v1",)),
@@ -151,7 +151,10 @@ class Reader:
 
     def get(self, path: str, query: Sequence[tuple[str, str]] = (), accept: str = JSON) -> Any:
         """One GET, JSON-decoded."""
-        data = self._raw(path, query, accept)
+        return self.decode(path, self._raw(path, query, accept))
+
+    def decode(self, path: str, data: bytes) -> Any:
+        """JSON from ``path``, or an :class:`InfraError` saying what came instead."""
         try:
             return json.loads(data)
         except ValueError:
@@ -160,22 +163,42 @@ class Reader:
                 "is a proxy in the way?"
             ) from None
 
-    def list(self, path: str, query: Sequence[tuple[str, str]] = (), accept: str = JSON) -> list[dict[str, Any]]:
-        """All items of a collection, in pages of :data:`PAGE` (restarted unpaged if a continue token expires)."""
-        items: list[dict[str, Any]] = []
+    def list_raw(self, path: str, query: Sequence[tuple[str, str]] = (), accept: str = JSON) -> list[bytes]:
+        """All pages of a collection (``limit`` :data:`PAGE`, ``continue``), undecoded: the caller decodes them.
+
+        A continue token that expired (410) restarts the list unpaged, for one consistent answer.
+        """
+        pages: list[bytes] = []
         token = ""
         while True:
             params = [*query, ("limit", str(PAGE))] + ([("continue", token)] if token else [])
             try:
-                page = self.get(path, params, accept)
+                page = self._raw(path, params, accept)
             except ListFailed as e:
-                if e.status == 410 and token:  # the continue token expired: take one consistent unpaged list
-                    return list(self.get(path, query, accept).get("items") or [])
+                if e.status == 410 and token:
+                    return [self._raw(path, query, accept)]
                 raise
-            items.extend(page.get("items") or [])
-            token = str((page.get("metadata") or {}).get("continue") or "")
+            pages.append(page)
+            token = _continue_token(page)
             if not token:
-                return items
+                return pages
+
+
+_LIST_HEAD = re.compile(rb'\{"kind":"[A-Za-z]*List","apiVersion":"[^"]*","metadata":\{([^{}]*)\}')
+_CONTINUE = re.compile(rb'"continue":"([^"\\]*)"')
+
+
+def _continue_token(page: bytes) -> str:
+    """A list page's ``metadata.continue``, read from the head the API server writes first; decoded if not found."""
+    head = _LIST_HEAD.match(page, 0, 8192)
+    if head is not None:
+        m = _CONTINUE.search(head.group(1))
+        return m.group(1).decode() if m else ""
+    try:
+        meta = json.loads(page).get("metadata") or {}
+    except (ValueError, AttributeError):
+        return ""
+    return str(meta.get("continue") or "")
 
 
 def _reason(body: bytes, fallback: str) -> str:
@@ -222,12 +245,12 @@ _Usage = tuple[str, str, str | None, str, str]  # api_version, kind, namespace, 
 
 # -- collection -----------------------------------------------------------------------------------------------
 
-Result = Any  # what a task's ``prepare`` made of the listed items, or the ListFailed it ended with
+Result = Any  # what was made of a list's items (a _Listing, the items, a usage set), or the ListFailed it ended with
 
 
 @dataclass
 class _Listing:
-    """One resource type, listed and prepared in a worker thread."""
+    """One resource type: as listed (``raw``), sanitized for recreation (``objects``), and what it tells."""
 
     rtype: ResourceType
     group_version: str
@@ -238,7 +261,7 @@ class _Listing:
 
 
 def _prepare(rtype: ResourceType, gv: str, items: list[dict[str, Any]]) -> _Listing:
-    """Facts first (they need status), then redact and sanitize what is recreated; runs in a worker."""
+    """Facts first (they need status), then redact and sanitize what is recreated."""
     listing = _Listing(rtype, gv, raw=items)
     for item in items:
         item["apiVersion"], item["kind"] = gv, rtype.kind
@@ -298,8 +321,26 @@ def take(
     return snapshot
 
 
+@dataclass
+class _Fetched:
+    """The raw pages of one list, fetched by a worker; decoded and prepared on the collecting thread."""
+
+    group_version: str
+    path: str
+    pages: list[bytes]
+
+    def items(self, reader: Reader) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for page in self.pages:
+            items.extend(reader.decode(self.path, page).get("items") or [])
+        return items
+
+
 class _Collector:
-    """Runs every list in the pool and handles each result on the calling thread as it arrives."""
+    """Workers only fetch (I/O, no GIL held for long); this thread decodes and prepares each list as it arrives.
+
+    That split keeps one core busy with JSON and sanitizing while the API server works on the next lists.
+    """
 
     def __init__(self, reader: Reader, pool: cf.Executor, progress: Progress) -> None:
         self.reader, self.pool, self.progress = reader, pool, progress
@@ -308,43 +349,51 @@ class _Collector:
         self.not_readable: list[str] = []
         self.cluster_scoped: set[str] = set(CLUSTER_SCOPED_KINDS)
         self.custom_resources: set[_Usage] = set()
+        self.custom_objects: list[dict[str, Any]] = []
         self.control_plane_pods: list[dict[str, Any]] | ListFailed = []
-        self.pending: dict[cf.Future[Result], tuple[str, Callable[[Result], None]]] = {}
+        self.pending: dict[cf.Future[_Fetched], tuple[str, Callable[[_Fetched], Any], Callable[[Result], None]]] = {}
         self.done = 0
 
     def submit(
         self, label: str, path: str, query: Sequence[tuple[str, str]], accept: str,
         handle: Callable[[Result], None], prepare: Callable[[list[dict[str, Any]]], Any] | None = None,
     ) -> None:
-        """List ``path`` in the pool, ``prepare`` the items there too; ``handle`` the result here."""
-        def task() -> Result:
-            items = self.reader.list(path, query, accept)
+        """List ``path`` in the pool; decode and ``prepare`` the items, then ``handle`` the result, here."""
+        def fetch() -> _Fetched:
+            return _Fetched("", path, self.reader.list_raw(path, query, accept))
+
+        def make(fetched: _Fetched) -> Any:
+            items = fetched.items(self.reader)
             return prepare(items) if prepare is not None else items
 
-        self.pending[self.pool.submit(task)] = (label, handle)
+        self.pending[self.pool.submit(fetch)] = (label, make, handle)
 
     def _submit_type(self, rtype: ResourceType, versions: list[str], handle: Callable[[Result], None]) -> None:
-        """List ``rtype`` with the first of ``versions`` that serves it, and prepare the items."""
-        def task() -> Result:
-            for i, gv in enumerate(versions):
+        """List ``rtype`` with the first of ``versions`` that serves it (404: try the next)."""
+        def fetch() -> _Fetched:
+            for gv in versions[:-1]:
+                path = _path(gv, rtype.resource)
                 try:
-                    items = self.reader.list(_path(gv, rtype.resource), rtype.query, JSON)
+                    return _Fetched(gv, path, self.reader.list_raw(path, rtype.query, JSON))
                 except ListFailed as e:
-                    if e.status == 404 and i + 1 < len(versions):
-                        continue
-                    raise
-                return _prepare(rtype, gv, items)
-            raise AssertionError("unreachable: versions is never empty")
+                    if e.status != 404:
+                        raise
+            gv = versions[-1]
+            path = _path(gv, rtype.resource)
+            return _Fetched(gv, path, self.reader.list_raw(path, rtype.query, JSON))
 
-        self.pending[self.pool.submit(task)] = (rtype.resource, handle)
+        def make(fetched: _Fetched) -> _Listing:
+            return _prepare(rtype, fetched.group_version, fetched.items(self.reader))
+
+        self.pending[self.pool.submit(fetch)] = (rtype.resource, make, handle)
 
     def _drain(self) -> None:
         while self.pending:
             finished, _ = cf.wait(self.pending, return_when=cf.FIRST_COMPLETED)
             for future in sorted(finished, key=lambda f: self.pending[f][0]):
-                label, handle = self.pending.pop(future)
+                label, make, handle = self.pending.pop(future)
                 try:
-                    result: Result = future.result()
+                    result: Result = make(future.result())
                 except ListFailed as e:
                     if e.status == 401:
                         self._cancel()
@@ -417,22 +466,32 @@ class _Collector:
             if (spec.get("scope") or "Namespaced") == "Cluster":
                 self.cluster_scoped.add(kind)
 
-            def prepare(items: list[dict[str, Any]], kind: str = kind) -> set[_Usage]:
+            def prepare(items: list[dict[str, Any]], kind: str = kind,
+                        gv: str = gv) -> tuple[set[_Usage], list[dict[str, Any]]]:
+                # Custom resources are what add-ons are configured with (Certificates, Issuers, an operator's
+                # objects): kept for recreation like built-in objects, sanitized and redacted the same way.
                 usage: set[_Usage] = set()
+                objects: list[dict[str, Any]] = []
                 for item in items:
-                    item["kind"] = kind  # metadata-only items say "PartialObjectMetadata"
-                    if _sanitize.skip_reason(item) is None:
+                    item["apiVersion"], item["kind"] = gv, kind
+                    reason = _sanitize.skip_reason(item)
+                    if reason is None or reason.startswith(_sanitize.OWNED):
                         _record_usage(item, usage)
-                return usage
+                    if reason is None:
+                        _sanitize.redact(item)
+                        objects.append(_sanitize.sanitize(item, gv, kind))
+                return usage, objects
 
             def handle(result: Result, what: str = f"{plural}.{group}") -> None:
                 if isinstance(result, ListFailed):
                     if result.status != 404:
                         self.unreadable(what, result)
                     return
-                self.custom_resources |= result
+                usage, objects = result
+                self.custom_resources |= usage
+                self.custom_objects.extend(objects)
 
-            self.submit(f"{plural}.{group}", _path(gv, plural), (), METADATA_ONLY, handle, prepare)
+            self.submit(f"{plural}.{group}", _path(gv, plural), (), JSON, handle, prepare)
 
     # -- control plane ---------------------------------------------------------------------------------------
 
@@ -460,6 +519,7 @@ class _Collector:
         for listing in self.listings.values():
             snap.objects.extend(listing.objects)
             usage |= listing.usage
+        snap.objects.extend(self.custom_objects)
         for namespace, manifest in manifests:
             self._record_manifest_usage(manifest, namespace, usage)
         snap.api_usage = [ApiUsage(a, k, ns, n, s) for a, k, ns, n, s in usage]
@@ -514,10 +574,12 @@ def _record_usage(item: dict[str, Any], usage: set[_Usage]) -> None:
 
 
 class _HelmCollector:
-    """Helm storage: a metadata-only list picks the revisions, then only those are listed with their data.
+    """Helm storage, read with as little transfer as the two drivers allow.
 
-    Per storage kind: one cluster-wide metadata list (``owner=helm``), then one list per namespace holding a chosen
-    deployed revision (``owner=helm,status=deployed``) and one per release without a deployed revision.
+    Secrets (the default driver, one per revision, often large): a metadata-only list (``owner=helm``) picks the
+    revisions, then only those are listed with their data: one list per namespace holding a chosen deployed
+    revision (``owner=helm,status=deployed``), one per release without a deployed revision. ConfigMaps: the
+    ConfigMap list the snapshot takes anyway holds them (one scan of ConfigMaps instead of three).
     """
 
     def __init__(self, owner: _Collector) -> None:
@@ -527,9 +589,19 @@ class _HelmCollector:
         self.manifests: list[tuple[str, str]] = []
 
     def submit(self) -> None:
-        for storage in ("secret", "configmap"):
-            self.c.submit(f"helm {storage}s", f"/api/v1/{storage}s", (("labelSelector", "owner=helm"),),
-                          METADATA_ONLY, self._on_metadata(storage))
+        self.c.submit("helm secrets", "/api/v1/secrets", (("labelSelector", "owner=helm"),), METADATA_ONLY,
+                      self._on_metadata("secret"))
+
+    def _from_configmaps(self) -> None:
+        """Helm's ConfigMap storage, out of the ConfigMap list."""
+        if "configmaps" in self.c.failed:
+            self._blocked("configmap", self.c.failed["configmaps"])
+            return
+        listing = self.c.listings.get("configmaps")
+        for item in listing.raw if listing else []:
+            labels = (item.get("metadata") or {}).get("labels") or {}
+            if labels.get("owner") == "helm":
+                self.items.append(("configmap", item))
 
     def _blocked(self, storage: str, e: ListFailed) -> None:
         if storage not in self.blocked:
@@ -561,6 +633,7 @@ class _HelmCollector:
 
     def releases(self) -> list[HelmRelease]:
         """Decode the chosen revisions (highest deployed per release, else highest)."""
+        self._from_configmaps()
         objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         revisions = []
         for storage, item in self.items:

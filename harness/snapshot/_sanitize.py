@@ -3,10 +3,11 @@
 Two jobs, applied to every object before it reaches the snapshot:
 
 * **Redaction** (:func:`redact`): Secret values become ``""`` (keys kept, annotation ``rehearse.dev/redacted``),
-  ConfigMap values under credential-like keys become ``<redacted>`` (as do ``password=…``-style lines and PEM
-  private keys inside other values; ``binaryData`` is blanked), container env values under credential-like
-  names become ``<redacted>``. The ``kubectl.kubernetes.io/last-applied-configuration`` annotation gets the same
-  treatment, since it holds the object as applied. Helm values are masked with :func:`mask_values`, rendered
+  ConfigMap values under credential-like keys become ``<redacted>`` (as do ``password=…``/``"token": "…"``
+  settings, URL passwords, bearer tokens and PEM private keys inside other values; ``binaryData`` is blanked),
+  container env values under credential-like names become ``<redacted>``. The
+  ``kubectl.kubernetes.io/last-applied-configuration`` annotation gets the same treatment, since it holds the
+  object as applied. Helm values are masked with :func:`mask_values`, rendered
   Helm manifests with :func:`redact_manifest`.
 * **Sanitizing** (:func:`sanitize`): drop what the server owns (status, uid, resourceVersion, managedFields,
   creationTimestamp, generation, selfLink, cluster IPs, node bindings, controller-set labels) and skip objects
@@ -35,10 +36,11 @@ _INLINE_CREDENTIAL = re.compile(  # key: value, key=value, "key": "value" anywhe
     r"""(?:password|passwd|secret|token|api[-_]?key|private[-_]?key|credential)"""
     r"""[\w.\-]*["']?[ \t]*[:=][ \t]*)("[^"\n]*"|'[^'\n]*'|[^\s,;&}\]]+)"""
 )
-_APPLIED_API_VERSION = re.compile(r'\{"apiVersion":"([^"\\]*)"')
+_APPLIED_API_VERSION = re.compile(r'\{\s*"apiVersion"\s*:\s*"([^"\\]*)"')
 # what a last-applied body must contain (lower-cased) for redaction to change it
-_MAYBE_SENSITIVE = re.compile(r"passw|secret|token|key|credential|private|://|bearer|binarydata|stringdata")
-_KEYWORD = re.compile(r"passw|secret|token|api[-_]?key|private[-_]?key|credential")  # on lower-cased text
+_MAYBE_SENSITIVE = ("passw", "secret", "token", "key", "credential", "private", "://", "bearer", "binarydata",
+                    "stringdata")
+_KEYWORDS = ("passw", "secret", "token", "key", "credential")  # what _INLINE_CREDENTIAL needs (lower-cased)
 _URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://[^:/\s@]+:)([^@\s/]+)(@)")
 _BEARER = re.compile(r"(?i)(\bbearer\s+)[a-z0-9\-._~+/]+=*")
 _PEM_PRIVATE_KEY = re.compile(
@@ -110,7 +112,7 @@ def mask_text(text: str) -> str:
     lower = text.lower()  # cheap checks first: most values hold nothing of the kind
     if "private key-----" in lower:
         text = _PEM_PRIVATE_KEY.sub(REDACTED, text)
-    if _KEYWORD.search(lower):
+    if any(word in lower for word in _KEYWORDS):
         text = _INLINE_CREDENTIAL.sub(_mask_inline, text)
     if "://" in text:
         text = _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
@@ -194,6 +196,11 @@ def _redact_body(obj: dict[str, Any], kind: str) -> bool:
     return changed
 
 
+def _maybe_sensitive(text: str) -> bool:
+    lower = text.lower()
+    return any(word in lower for word in _MAYBE_SENSITIVE)
+
+
 def applied_api_version(applied: str) -> str:
     """The apiVersion of a last-applied annotation ("" if none); kubectl's sorted-key JSON is read without parsing."""
     m = _APPLIED_API_VERSION.match(applied)
@@ -217,7 +224,7 @@ def redact(obj: dict[str, Any]) -> dict[str, Any]:
         meta["annotations"] = annotations
     applied = annotations.get(LAST_APPLIED)
     # parse the annotation only when it may hold something to redact (most do not; parsing all costs seconds)
-    if isinstance(applied, str) and applied and (kind == "Secret" or _MAYBE_SENSITIVE.search(applied.lower())):
+    if isinstance(applied, str) and applied and (kind == "Secret" or _maybe_sensitive(applied)):
         try:
             body = json.loads(applied)
         except ValueError:

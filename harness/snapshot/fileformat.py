@@ -3,7 +3,9 @@
 Layout: ``schema``, ``source``, ``server_version`` and ``not_readable`` first, then the model's other fields in
 their fixed order, then ``complete: true`` as the last line, so that a file cut short anywhere is recognised as
 truncated. Lists are sorted (objects by kind, namespace, name), mapping keys inside free-form data are sorted,
-multi-line strings (Helm manifests) are written as literal blocks.
+multi-line strings (Helm manifests) are written as literal blocks. Written by :mod:`._yaml` (PyYAML's representer
+takes seconds on 5,000 objects), read back by its reader for exactly that form, and by a full YAML parser for
+anything else (a file edited by hand).
 
 :func:`loads` validates every field against the dataclasses of :mod:`harness.snapshot.model` and raises
 :class:`~harness.errors.InputError` naming the file, the field and the problem, e.g.
@@ -16,6 +18,7 @@ import dataclasses
 import functools
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +40,8 @@ def _ns(value: str | None) -> str:
     return value or ""
 
 
-def _object_key(obj: dict[str, Any]) -> tuple[str, str, str, str]:
+def object_key(obj: dict[str, Any]) -> tuple[str, str, str, str]:
+    """Where an object goes in the file: by kind, namespace, name (and apiVersion)."""
     meta = obj.get("metadata") or {}
     return (
         str(obj.get("kind", "")), _ns(meta.get("namespace")), str(meta.get("name", "")), str(obj.get("apiVersion", ""))
@@ -53,7 +57,7 @@ _LIST_KEYS: dict[str, Any] = {
     "api_services": lambda s: str(s.get("name", "")),
     "workloads": lambda w: (w.kind, w.namespace, w.name),
     "api_usage": lambda u: (u.kind, _ns(u.namespace), u.name, u.api_version, u.source),
-    "objects": _object_key,
+    "objects": object_key,
     "not_readable": lambda s: s,
 }
 
@@ -87,105 +91,150 @@ def _show(value: Any) -> str:
 
 
 class _Invalid(Exception):
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path, self.problem = path, problem
+    """A problem at a path; containers prepend their segment as the error travels up."""
 
+    def __init__(self, problem: str, *segments: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.segments = list(segments)  # innermost last, once complete
 
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls, vars(model))
+    def within(self, segment: str) -> _Invalid:
+        self.segments.insert(0, segment)
+        return self
+
+    @property
+    def path(self) -> str:
+        out = ""
+        for seg in self.segments:
+            out += seg if seg.startswith("[") or not out else f".{seg}"
+        return out or "top level"
 
 
 _TYPE_WORDS = {str: "a string", int: "an integer", bool: "true or false", float: "a number"}
+Checker = Callable[[Any], Any]
 
 
-def _convert(value: Any, tp: Any, path: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; return it (dataclasses built)."""
-    if tp is Any:
+def _scalar_checker(tp: type) -> Checker:
+    def check(value: Any) -> Any:
+        ok = isinstance(value, bool) if tp is bool else (
+            isinstance(value, (int, float) if tp is float else tp) and not isinstance(value, bool)
+        )
+        if not ok:
+            raise _Invalid(f"expected {_TYPE_WORDS[tp]}, got {_show(value)}")
         return value
+    return check
+
+
+def _any(value: Any) -> Any:
+    return value
+
+
+@functools.cache
+def _checker(tp: Any) -> Checker:
+    """A function that checks a value against the annotation ``tp`` and returns it (dataclasses built)."""
+    if tp is Any:
+        return _any
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _convert(value, inner[0], path)
+        inner = _checker(next(a for a in typing.get_args(tp) if a is not type(None)))
+        return lambda value: None if value is None else inner(value)
     if origin is list:
-        if not isinstance(value, list):
-            raise _Invalid(path, f"expected a list, got {_show(value)}")
-        (item,) = typing.get_args(tp)
-        return [_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+        item = _checker(typing.get_args(tp)[0])
+
+        def check_list(value: Any) -> Any:
+            if not isinstance(value, list):
+                raise _Invalid(f"expected a list, got {_show(value)}")
+            if item is _any:
+                return value
+            out = []
+            for i, v in enumerate(value):
+                try:
+                    out.append(item(v))
+                except _Invalid as e:
+                    raise e.within(f"[{i}]") from None
+            return out
+        return check_list
     if origin is dict:
-        if not isinstance(value, dict):
-            raise _Invalid(path, f"expected a mapping, got {_show(value)}")
-        key_tp, val_tp = typing.get_args(tp)
-        out = {}
-        for k, v in value.items():
-            if key_tp is str and not isinstance(k, str):
-                raise _Invalid(path, f"expected string keys, got {_show(k)}")
-            out[k] = _convert(v, val_tp, f"{path}.{k}")
-        return out
+        val = _checker(typing.get_args(tp)[1])
+
+        def check_dict(value: Any) -> Any:
+            if not isinstance(value, dict):
+                raise _Invalid(f"expected a mapping, got {_show(value)}")
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise _Invalid(f"expected string keys, got {_show(k)}")
+                if val is not _any:
+                    try:
+                        val(v)
+                    except _Invalid as e:
+                        raise e.within(k) from None
+            return value
+        return check_dict
     if dataclasses.is_dataclass(tp):
-        return _build(value, tp, path)
-    if tp in (str, int, float):
-        ok = isinstance(value, tp) and not isinstance(value, bool)
-        if tp is float:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not ok:
-            raise _Invalid(path, f"expected {_TYPE_WORDS[tp]}, got {_show(value)}")
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise _Invalid(path, f"expected {_TYPE_WORDS[bool]}, got {_show(value)}")
-        return value
-    raise TypeError(f"unsupported annotation {tp!r} at {path}")  # a bug in the model, not in the file
+        return _dataclass_checker(tp)  # type: ignore[arg-type]
+    if tp in _TYPE_WORDS:
+        return _scalar_checker(tp)
+    raise TypeError(f"unsupported annotation {tp!r}")  # a bug in the model, not in the file
 
 
-def _build(value: Any, cls: Any, path: str) -> Any:
-    where = path or "top level"
-    if not isinstance(value, dict):
-        raise _Invalid(where, f"expected a mapping, got {_show(value)}")
-    hints = _hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in value:
-        if key not in fields:
-            raise _Invalid(where, f"unknown field {key!r}")
-    kwargs = {}
-    for name, f in fields.items():
-        sub = f"{path}.{name}" if path else name
-        if name not in value:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise _Invalid(where, f"missing field {name!r}")
-            continue
-        kwargs[name] = _convert(value[name], hints[name], sub)
-    return cls(**kwargs)
+def _dataclass_checker(cls: type) -> Checker:
+    hints = typing.get_type_hints(cls, vars(model))
+    fields = [
+        (f.name, f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        for f in dataclasses.fields(cls)
+    ]
+    names = {name for name, _ in fields}
+    checkers: dict[str, Checker] = {}
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise _Invalid(f"expected a mapping, got {_show(value)}")
+        for key in value:
+            if key not in names:
+                raise _Invalid(f"unknown field {key!r}")
+        kwargs = {}
+        for name, required in fields:
+            if name not in value:
+                if required:
+                    raise _Invalid(f"missing field {name!r}")
+                continue
+            checker = checkers.get(name)
+            if checker is None:
+                checker = checkers[name] = _checker(hints[name])  # late: dataclasses may refer to each other
+            try:
+                kwargs[name] = checker(value[name])
+            except _Invalid as e:
+                raise e.within(name) from None
+        return cls(**kwargs)
+    return check
 
 
 def _check_objects(snapshot: Snapshot) -> None:
+    """What recreate and plan rely on inside the free-form parts."""
     for i, obj in enumerate(snapshot.objects):
-        path = f"objects[{i}]"
         for key in ("apiVersion", "kind"):
             if not isinstance(obj.get(key), str) or not obj[key]:
-                raise _Invalid(f"{path}.{key}", f"expected a non-empty string, got {_show(obj.get(key))}")
+                raise _Invalid(f"expected a non-empty string, got {_show(obj.get(key))}", "objects", f"[{i}]", key)
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
-            raise _Invalid(f"{path}.metadata", f"expected a mapping, got {_show(meta)}")
+            raise _Invalid(f"expected a mapping, got {_show(meta)}", "objects", f"[{i}]", "metadata")
         if not isinstance(meta.get("name"), str) or not meta["name"]:
-            raise _Invalid(f"{path}.metadata.name", f"expected a non-empty string, got {_show(meta.get('name'))}")
+            raise _Invalid(f"expected a non-empty string, got {_show(meta.get('name'))}",
+                           "objects", f"[{i}]", "metadata", "name")
     for i, crd in enumerate(snapshot.crds):
         for j, ver in enumerate(crd.versions):
+            where = ("crds", f"[{i}]", "versions", f"[{j}]")
             if not isinstance(ver.get("name"), str):
-                raise _Invalid(f"crds[{i}].versions[{j}].name", f"expected a string, got {_show(ver.get('name'))}")
+                raise _Invalid(f"expected a string, got {_show(ver.get('name'))}", *where, "name")
             for flag in ("served", "storage", "deprecated"):
                 if not isinstance(ver.get(flag, False), bool):
-                    raise _Invalid(f"crds[{i}].versions[{j}].{flag}", f"expected true or false, got {_show(ver[flag])}")
+                    raise _Invalid(f"expected true or false, got {_show(ver[flag])}", *where, flag)
 
 
-def loads(text: str, name: str) -> Snapshot:
-    """Parse and validate snapshot ``text``; ``name`` (usually the file name) prefixes every error."""
+def _parse_yaml(text: str, name: str) -> Any:
+    """Any YAML, with errors that name the file and the line."""
     try:
-        data = yaml.load(text, Loader=_Loader)  # a safe loader (libyaml's when available)
+        return yaml.load(text, Loader=_Loader)  # a safe loader (libyaml's when available)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -193,6 +242,13 @@ def loads(text: str, name: str) -> Snapshot:
         raise InputError(f"{name}: {where}not valid YAML ({problem}); truncated or edited by hand?") from None
     except yaml.YAMLError as e:
         raise InputError(f"{name}: not valid YAML ({' '.join(str(e).split())})") from None
+
+
+def loads(text: str, name: str) -> Snapshot:
+    """Parse and validate snapshot ``text``; ``name`` (usually the file name) prefixes every error."""
+    data: Any = _yaml.read(text)  # fast: the exact form dump() writes
+    if data is None:
+        data = _parse_yaml(text, name)  # edited by hand, cut short, or not ours: the full parser and its errors
     if not isinstance(data, dict):
         raise InputError(f"{name}: expected a snapshot (a YAML mapping with 'schema: {SCHEMA}'), got {_show(data)}")
     schema = data.pop("schema", None)
@@ -206,7 +262,7 @@ def loads(text: str, name: str) -> Snapshot:
             "or copying?)"
         )
     try:
-        snapshot: Snapshot = _build(data, Snapshot, "")
+        snapshot: Snapshot = _checker(Snapshot)(data)
         _check_objects(snapshot)
     except _Invalid as e:
         raise InputError(f"{name}: {e.path}: {e.problem}") from None
