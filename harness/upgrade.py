@@ -90,7 +90,14 @@ def upgrade_hop(provider: Provider, cluster: Cluster, target: Version, progress:
     result.components = list(up.components)
     t0 = time.monotonic()
     progress.update(f"kubelets → {up.version}")
-    provider.upgrade_nodes(cluster, up.version)
+    try:
+        provider.upgrade_nodes(cluster, up.version)
+    except UpgradeFailed as e:
+        result.failure = str(e)
+        result.findings.append(finding_for_failure(e, result.source, knowledge))
+    take = getattr(provider, "take_findings", None)  # e.g. kind: a drain blocked by a PDB
+    if take is not None:
+        result.findings += take(cluster)
     result.nodes_seconds = time.monotonic() - t0
     result.seconds = time.monotonic() - start
     return result

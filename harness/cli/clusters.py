@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from harness.cli._common import SubParsers, new_parser
 from harness.cli._ui import UI
@@ -34,10 +35,11 @@ def _age(created: float) -> str:
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
+    from harness.providers.kind import KindProvider
     from harness.providers.local import LocalProvider
 
-    provider = LocalProvider(progress=ui)
-    found = provider.list()
+    providers: dict[str, Any] = {"local": LocalProvider(progress=ui), "kind": KindProvider(progress=ui)}
+    found = [c for p in providers.values() for c in p.list()]
     if args.action == "list":
         if not found:
             ui.info("no rehearsal clusters")
@@ -51,12 +53,12 @@ def run(args: argparse.Namespace, ui: UI) -> int:
         return 0
     if args.all == bool(args.cluster_name):
         raise InputError("clusters delete: name one cluster or give --all")
-    names = [c.name for c in found] if args.all else [args.cluster_name]
-    if not args.all and args.cluster_name not in {c.name for c in found}:
+    chosen = found if args.all else [c for c in found if c.name == args.cluster_name]
+    if not chosen:
         raise InputError(f"no rehearsal cluster named {args.cluster_name!r} (see `rehearse clusters list`)")
-    for n in names:
-        ui.step(f"deleting {n}")
-        provider.delete(n)
+    for c in chosen:
+        ui.step(f"deleting {c.name} ({c.provider})")
+        providers[c.provider].delete(c.name)
     ui.close()
-    ui.info(f"deleted {len(names)} cluster(s)")
+    ui.info(f"deleted {len(chosen)} cluster(s)")
     return 0

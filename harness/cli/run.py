@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from harness.cli._common import SubParsers, new_parser, not_implemented
+from harness.cli._common import SubParsers, new_parser
 from harness.cli._ui import UI
-from harness.errors import InputError
+from harness.errors import InfraError, InputError
 
 
 def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.ArgumentParser:
@@ -27,7 +27,12 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
     src.add_argument("--snapshot", metavar="FILE", help="a snapshot written by `rehearse snapshot`")
     src.add_argument("--scenario", metavar="NAME|FILE", help="a scenario name (see `rehearse scenarios list`) or file")
     parser.add_argument("--provider", choices=["auto", "kind", "local"], default="auto",
-                        help="kind when a Docker engine answers, else local (default: %(default)s)")
+                        help="kind: real nodes in Docker (kubeadm upgrade); local: real control plane, kwok "
+                             "nodes; auto is local for now (default: %(default)s)")
+    parser.add_argument("--nodes", type=int, metavar="N",
+                        help="kind: number of nodes (default: the snapshot's node count, up to 4)")
+    parser.add_argument("--load-image", action="append", default=[], metavar="IMAGE",
+                        help="kind: preload a local image into the nodes with `kind load` (repeatable)")
     parser.add_argument("--name", help="label of this rehearsal in reports (e.g. the cluster's name)")
     parser.add_argument("--keep", action="store_true", help="keep the rehearsal cluster for inspection")
     parser.add_argument("--report-dir", default="rehearse-report", metavar="DIR", help="default: %(default)s")
@@ -43,12 +48,20 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
     return parser
 
 
-def _provider(choice: str, ui: UI) -> Any:
+def _provider(args: argparse.Namespace, ui: UI, versions: list[Any]) -> Any:
     from harness.providers.local import LocalProvider
 
-    if choice == "kind":
-        raise not_implemented("run --provider kind")
-    # auto: kind when a Docker engine answers and kind is available -- until the kind provider lands, local.
+    if args.provider == "kind":
+        from harness.providers.kind import KindProvider, select_images
+
+        select_images(versions)  # no kind release with images for every version: an input error, before anything
+        provider = KindProvider(progress=ui, versions=versions, preload=list(args.load_image),
+                                node_count=args.nodes)
+        ok, why = provider.available()
+        if not ok:
+            raise InfraError(f"the kind provider cannot run here: {why}")
+        return provider
+    # auto: local for now -- the default scenario models add-ons whose pods are simulated (see README)
     return LocalProvider(progress=ui)
 
 
@@ -76,10 +89,10 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     if not from_text or not to_text:
         raise InputError("--from and --to are required with --snapshot")
     source, target = cat.resolve(from_text, what="--from"), cat.resolve(to_text, what="--to")
-    cat.hops(source, target)  # validates direction before anything starts
+    hops = cat.hops(source, target)  # validates direction before anything starts
     knowledge = _knowledge(args.knowledge)
     spec = RehearsalSpec(
-        source=source, target=target, snapshot=snap, provider=_provider(args.provider, ui),
+        source=source, target=target, snapshot=snap, provider=_provider(args, ui, [source, *hops]),
         checks=scenario.checks if scenario else [], scenario=scenario.name if scenario else None,
         scenario_base=scenario.path.parent if scenario else None, name=args.name, keep=args.keep,
         report_dir=Path(args.report_dir), apiserver_args=list(args.apiserver_arg), knowledge=knowledge,

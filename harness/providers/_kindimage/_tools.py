@@ -1,0 +1,113 @@
+"""Helper binaries a node image needs that Kubernetes' own build does not give: crictl, CoreDNS, pause, busybox.
+
+crictl and CoreDNS are built from their Go modules (static); pause is a small static C program (the same
+behaviour as Kubernetes' pause: sleep until SIGINT/SIGTERM, reap zombies); busybox comes from Debian's
+``busybox-static`` package. Everything is cached under ``~/.cache/rehearse/kind/tools``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from harness.binaries._cache import locked
+from harness.progress import NullProgress, Progress
+from harness.providers._kindimage._util import BuildFailed, environ, kind_root, run
+
+CRICTL = ("sigs.k8s.io/cri-tools/cmd/crictl", "v1.34.0")  # v1.28.0 is refused by the module proxy; 1.34 works
+COREDNS = ("github.com/coredns/coredns", "v1.10.1")  # what kubeadm 1.27 and 1.28 deploy
+
+PAUSE_C = r"""
+/* pause: the pod sandbox's process. Sleeps until SIGINT or SIGTERM, reaps adopted children. */
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void sigdown(int signo) { (void)signo; _exit(0); }
+static void sigreap(int signo) { (void)signo; while (waitpid(-1, NULL, WNOHANG) > 0) {} }
+
+int main(void) {
+  struct sigaction down = {0}, reap = {0};
+  down.sa_handler = sigdown;
+  reap.sa_handler = sigreap;
+  reap.sa_flags = SA_NOCLDSTOP;
+  if (getpid() != 1) { /* like Kubernetes' pause, it is meant to be PID 1 but runs anyway */ }
+  if (sigaction(SIGINT, &down, NULL) < 0 || sigaction(SIGTERM, &down, NULL) < 0 ||
+      sigaction(SIGCHLD, &reap, NULL) < 0) return 1;
+  for (;;) pause();
+  return 42;
+}
+"""
+
+
+def _tools_dir() -> Path:
+    d = kind_root() / "tools"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def go_install(package: str, version: str, progress: Progress | None = None) -> Path:
+    """``go install package@version`` (static, CGO_ENABLED=0) into the tools cache; returns the binary."""
+    progress = progress or NullProgress()
+    name = package.rstrip("/").rsplit("/", 1)[-1]
+    dest = _tools_dir() / f"{name}-{version}" / name
+    if dest.is_file():
+        return dest
+    with locked(kind_root(), f"go-install-{name}-{version}"):
+        if dest.is_file():
+            return dest
+        progress.step(f"building {name} {version} from Go modules")
+        with tempfile.TemporaryDirectory(prefix=".partial-", dir=_tools_dir()) as tmp:
+            run(["nice", "-n", "10", "go", "install", "-trimpath", "-ldflags=-s -w", f"{package}@{version}"],
+                env=environ(CGO_ENABLED="0", GOBIN=tmp, GOFLAGS="-buildvcs=false"), timeout=3600,
+                what=f"go install {package}@{version}")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(Path(tmp) / name), dest)
+    return dest
+
+
+def crictl(progress: Progress | None = None) -> Path:
+    return go_install(*CRICTL, progress=progress)
+
+
+def coredns(progress: Progress | None = None) -> Path:
+    return go_install(*COREDNS, progress=progress)
+
+
+def pause(progress: Progress | None = None) -> Path:
+    """A static pause binary compiled from :data:`PAUSE_C`."""
+    dest = _tools_dir() / "pause" / "pause"
+    if dest.is_file():
+        return dest
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise BuildFailed("no C compiler to build the pause binary (apt-get install gcc libc6-dev)")
+    (progress or NullProgress()).update("compiling pause")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    src = dest.with_suffix(".c")
+    src.write_text(PAUSE_C)
+    tmp = dest.with_name(".pause.tmp")
+    run([cc, "-static", "-Os", "-s", "-o", str(tmp), str(src)], what="cc -static pause.c")
+    tmp.replace(dest)
+    return dest
+
+
+def busybox(progress: Progress | None = None) -> Path:
+    """The static busybox of Debian's ``busybox-static`` package (fetched with ``apt-get download``)."""
+    dest = _tools_dir() / "busybox" / "busybox"
+    if dest.is_file():
+        return dest
+    (progress or NullProgress()).update("fetching Debian's busybox-static")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        run(["apt-get", "download", "busybox-static"], cwd=Path(tmp), what="apt-get download busybox-static")
+        debs = sorted(Path(tmp).glob("busybox-static_*.deb"))
+        if not debs:
+            raise BuildFailed("apt-get download busybox-static gave no package")
+        run(["dpkg-deb", "-x", str(debs[0]), str(Path(tmp) / "x")], what="dpkg-deb -x busybox-static")
+        shutil.copyfile(Path(tmp) / "x/bin/busybox", dest.with_name(".busybox.tmp"))
+        dest.with_name(".busybox.tmp").chmod(0o755)
+        dest.with_name(".busybox.tmp").replace(dest)
+    return dest

@@ -1,0 +1,186 @@
+"""End to end on this machine: the rehearsal pipeline (what ``rehearse run --provider kind`` runs) on the kind
+provider: kind create at 1.27 from a local node image, a real HTTP workload behind a Service, checks, the kubeadm
+upgrade to 1.28 with the target files taken from the local 1.28 image, the checks again, a report; then every
+node's kubelet at 1.28, ``kubectl version`` at 1.28, and the Service answering from a node.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.binaries import ensure
+from harness.kube import api_client
+from harness.providers.base import Cluster
+from harness.providers.kind import CLUSTER_LABEL, KindProvider
+from harness.versions import Version
+from tests.kind.workload import GREETING, manifests
+
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
+
+NAMESPACE = "rehearse-e2e"
+
+
+def _http_via_apiserver(kubeconfig: Path, timeout: float = 120) -> str:
+    """GET / through the Service, by the API server's service proxy (what the rehearsal's HTTP checks do)."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client(kubeconfig))
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            body = core.connect_get_namespaced_service_proxy_with_path("http-hello:80", NAMESPACE, "")
+            if body == GREETING:
+                return str(body)
+            last = body
+        except Exception as e:  # keep polling while endpoints settle
+            last = e
+        time.sleep(2)
+    raise AssertionError(f"no greeting through the service proxy after {timeout}s: {last}")
+
+
+def _http_via_cluster_ip(provider: KindProvider, cluster: Any, timeout: float = 120) -> str:
+    """GET / on the Service's cluster IP from the control-plane node (kube-proxy and pod routes between nodes)."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client(cluster.kubeconfig))
+    ip = core.read_namespaced_service("http-hello", NAMESPACE).spec.cluster_ip
+    node = provider.nodes(cluster)[0]
+    deadline = time.monotonic() + timeout
+    out = ""
+    while time.monotonic() < deadline:
+        code, out = provider._exec(node, ["curl", "-sS", "--max-time", "5", f"http://{ip}/"], check=False)
+        if code == 0 and out == GREETING:
+            return out
+        time.sleep(2)
+    raise AssertionError(f"no greeting from http://{ip}/ on {node.name} after {timeout}s: {out!r}")
+
+
+def _http_from_a_pod(kubeconfig: Path, kubectl: Path, timeout: float = 120) -> str:
+    """GET / on the Service's DNS name from inside a workload pod (CoreDNS, kube-proxy, routes between nodes)."""
+    import subprocess
+
+    url = f"http://http-hello.{NAMESPACE}.svc.cluster.local/"
+    deadline = time.monotonic() + timeout
+    out = ""
+    while time.monotonic() < deadline:
+        proc = subprocess.run([str(kubectl), "--kubeconfig", str(kubeconfig), "-n", NAMESPACE, "exec",
+                               "deploy/http-hello", "-c", "httpd", "--", "wget", "-qO-", url],
+                              capture_output=True, text=True, check=False, timeout=60)
+        out = proc.stdout + proc.stderr
+        if proc.returncode == 0 and proc.stdout == GREETING:
+            return proc.stdout
+        time.sleep(2)
+    raise AssertionError(f"no greeting from {url} in a pod after {timeout}s: {out!r}")
+
+
+def _kubelet_versions(kubeconfig: Path) -> dict[str, str]:
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client(kubeconfig))
+    return {n.metadata.name: n.status.node_info.kubelet_version for n in core.list_node().items}
+
+
+SCENARIO = """\
+schema: rehearse/scenario/v1
+name: kind-http
+description: a two-node kind cluster with an HTTP workload built here, 1.27 to 1.28
+from: "1.27"
+to: "1.28"
+nodes:
+  - {name: control-plane-1, control_plane: true}
+  - {name: worker-1, labels: {pool: general}}
+manifests: [workload.yaml]
+checks:
+  - id: http-hello-available
+    type: wait
+    timeout: 180
+    object: {apiVersion: apps/v1, kind: Deployment, namespace: "@NS@", name: http-hello}
+    condition: Available
+  - id: http-hello-through-service
+    description: GET / through the Service (the API server's service proxy)
+    type: http
+    timeout: 120
+    service: {namespace: "@NS@", name: http-hello, port: 80}
+    path: /
+    expect_status: 200
+"""
+
+
+def test_kind_rehearsal_end_to_end(node_images: dict[str, str], workload_image: str,
+                                   versions: tuple[Version, Version], one_cluster_at_a_time: None,
+                                   tmp_path: Path) -> None:
+    """The rehearsal pipeline on the kind provider: create at 1.27, recreate, check, upgrade, check, report."""
+    import yaml
+
+    from harness.rehearsal import RehearsalSpec, rehearse
+    from harness.scenario import load_scenario
+
+    source, target = versions
+    (tmp_path / "workload.yaml").write_text(yaml.safe_dump_all(manifests(NAMESPACE, replicas=2)))
+    (tmp_path / "scenario.yaml").write_text(SCENARIO.replace("@NS@", NAMESPACE))
+    scenario = load_scenario(str(tmp_path / "scenario.yaml"))
+    provider = KindProvider(versions=versions, images=node_images, preload=[workload_image], drain_timeout=20,
+                            root=tmp_path / "state")
+    ok, why = provider.available()
+    assert ok, why
+    report_dir = tmp_path / "report"
+    spec = RehearsalSpec(source=source, target=target, snapshot=scenario.snapshot, provider=provider,
+                         checks=scenario.checks, scenario=scenario.name, scenario_base=tmp_path, keep=True,
+                         report_dir=report_dir, cluster_name=f"rehearse-e2e-{uuid.uuid4().hex[:6]}")
+    t0 = time.monotonic()
+    report = rehearse(spec)
+    seconds = time.monotonic() - t0
+    clusters = provider.list()
+    assert [c.name for c in clusters] == [spec.cluster_name]
+    cluster = Cluster(name=spec.cluster_name, provider="kind", version=target,
+                      kubeconfig=clusters[0].workdir / "kubeconfig", workdir=clusters[0].workdir)
+    try:
+        phases = {p.name: (p.status, p.seconds) for p in report.phases}
+        assert report.error is None, (report.error, phases)
+        assert report.verdict == "pass", [(c.id, c.classification, c.message) for c in report.checks]
+        assert report.to_version == str(target)
+        checks = {c.id: c for c in report.checks}
+        for cid in ("http-hello-available", "http-hello-through-service"):
+            assert checks[cid].before is not None and checks[cid].before.outcome == "pass", checks[cid]
+            assert checks[cid].after is not None and checks[cid].after.outcome == "pass", checks[cid]
+        assert len(provider.nodes(cluster)) == 2
+
+        # Every node's kubelet at 1.28; kubectl version: the server at 1.28, the nodes' kubectl at 1.28.
+        kubelets = _kubelet_versions(cluster.kubeconfig)
+        assert set(kubelets.values()) == {target.tag}, kubelets
+        _, out = provider._exec(provider.nodes(cluster)[0],
+                                ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "version", "-o", "json"])
+        reported = json.loads(out)
+        assert reported["serverVersion"]["gitVersion"] == target.tag
+        assert reported["clientVersion"]["gitVersion"] == target.tag
+        import subprocess
+
+        host_kubectl = ensure(target, ("kubectl",)).path("kubectl")
+        host = subprocess.run([str(host_kubectl), "--kubeconfig", str(cluster.kubeconfig), "version", "-o", "json"],
+                              capture_output=True, text=True, check=True, timeout=60)
+        assert json.loads(host.stdout)["serverVersion"]["gitVersion"] == target.tag
+
+        # The Service by the API server's proxy, by its cluster IP from a node, by its DNS name from a pod.
+        assert _http_via_apiserver(cluster.kubeconfig) == GREETING
+        assert _http_via_cluster_ip(provider, cluster) == GREETING
+        assert _http_from_a_pod(cluster.kubeconfig, host_kubectl) == GREETING
+
+        # The PDB keeps both replicas up, so draining the worker that holds them was blocked: a finding.
+        findings = provider.take_findings(cluster)
+        assert any(f.kind == "drain-blocked" and f.object.namespace == NAMESPACE for f in findings), findings
+
+        logs = report_dir / "logs"
+        assert any((logs / "kind").rglob("kubelet.log")), sorted(p.name for p in logs.iterdir())
+        assert any(logs.glob("kubeadm-apply-*.log"))
+        print(f"rehearsal {seconds:.0f}s, phases:", {k: v[1] for k, v in phases.items()})
+    finally:
+        provider.delete(cluster)
+    assert not provider._client().api.containers(all=True, filters={"label": f"{CLUSTER_LABEL}={cluster.name}"})
+    assert provider.list() == []
