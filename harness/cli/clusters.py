@@ -54,6 +54,9 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     if args.all == bool(args.cluster_name):
         raise InputError("clusters delete: name one cluster or give --all")
     chosen = found if args.all else [c for c in found if c.name == args.cluster_name]
+    if args.all and not chosen:
+        ui.info("no rehearsal clusters")
+        return 0
     if not chosen:
         raise InputError(f"no rehearsal cluster named {args.cluster_name!r} (see `rehearse clusters list`)")
     for c in chosen:

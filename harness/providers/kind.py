@@ -726,7 +726,9 @@ class KindProvider:
 
         core = self._core(cluster)
         policy = client.PolicyV1Api(api_client(cluster.kubeconfig))
-        pods = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}").items
+        # Right after `kubeadm upgrade` the apiserver may still be restarting: retry dropped connections.
+        pods = _retry_connection(lambda: core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}"))
+        pods = pods.items
         todo: dict[tuple[str, str], Any] = {}
         for p in pods:
             owners = p.metadata.owner_references or []
@@ -743,7 +745,7 @@ class KindProvider:
             for key in list(todo):
                 body = client.V1Eviction(metadata=client.V1ObjectMeta(name=key[1], namespace=key[0]))
                 try:
-                    core.create_namespaced_pod_eviction(key[1], key[0], body)
+                    _retry_connection(lambda k=key, b=body: core.create_namespaced_pod_eviction(k[1], k[0], b))
                     todo.pop(key)
                     blocked.pop(key, None)
                 except ApiException as e:
@@ -933,3 +935,15 @@ def _jsonable(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def _retry_connection(call: Any, seconds: float = 60) -> Any:
+    """``call()``, retried for up to ``seconds`` while the API connection drops (urllib3/SSL errors)."""
+    import urllib3
+
+    for attempt in Retrying(stop=stop_after_delay(seconds), wait=wait_fixed(2), reraise=True,
+                            retry=retry_if_exception(lambda e: isinstance(e, (urllib3.exceptions.HTTPError,
+                                                                              ConnectionError)))):
+        with attempt:
+            return call()
+    return None  # pragma: no cover - Retrying either returns or raises
