@@ -23,14 +23,10 @@ import os
 import re
 import shutil
 import signal
-import ssl
 import subprocess
 import tarfile
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +39,7 @@ from harness.binaries import ensure
 from harness.errors import InfraError, InputError, RehearseError
 from harness.kube import api_client
 from harness.progress import NullProgress, Progress
+from harness.providers._api import ApiEndpoint, DowntimeMonitor, endpoint
 from harness.providers.base import Cluster, ClusterInfo, ClusterOptions, NodeSpec, UpgradeResult, state_root
 from harness.providers.local import UpgradeFailed
 from harness.report.model import Finding, ObjectRef
@@ -91,64 +88,22 @@ class _Payload:
         return f"{UPGRADE_DIR}/{self.version.tag}"
 
 
-class _ApiEndpoint:
+def _kind_endpoint(kubeconfig: Path, workdir: Path) -> ApiEndpoint:
     """The apiserver's address and the admin credentials of a kind kubeconfig (for /readyz polling)."""
-
-    def __init__(self, kubeconfig: Path, workdir: Path) -> None:
-        cfg = yaml.safe_load(kubeconfig.read_text(encoding="utf-8"))
-        cluster = cfg["clusters"][0]["cluster"]
-        user = cfg["users"][0]["user"]
-        pki = workdir / "pki"
-        pki.mkdir(parents=True, exist_ok=True)
-        files = {}
-        for key, name in (("certificate-authority-data", "ca.crt"), ("client-certificate-data", "admin.crt"),
-                          ("client-key-data", "admin.key")):
-            src = cluster if key.startswith("certificate-authority") else user
-            path = pki / name
-            path.write_bytes(base64.b64decode(src[key]))
-            path.chmod(0o600)
-            files[name] = path
-        self.server = str(cluster["server"]).rstrip("/")
-        self.context = ssl.create_default_context(cafile=str(files["ca.crt"]))
-        self.context.load_cert_chain(str(files["admin.crt"]), str(files["admin.key"]))
-
-    def get(self, path: str, timeout: float = 2.0) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(self.server + path, timeout=timeout, context=self.context) as r:
-                return int(r.status), r.read().decode()
-        except urllib.error.HTTPError as e:
-            return int(e.code), e.read().decode(errors="replace")
-
-
-class _DowntimeMonitor:
-    """Polls ``/readyz`` in a thread and adds up the time the API did not answer ready."""
-
-    def __init__(self, endpoint: _ApiEndpoint, interval: float = 0.25) -> None:
-        self.endpoint, self.interval = endpoint, interval
-        self.down_seconds = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        last = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                ok = self.endpoint.get("/readyz", timeout=1.0) == (200, "ok")
-            except OSError:
-                ok = False
-            now = time.monotonic()
-            if not ok:
-                self.down_seconds += now - last
-            last = now
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> _DowntimeMonitor:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    cfg = yaml.safe_load(kubeconfig.read_text(encoding="utf-8"))
+    cluster = cfg["clusters"][0]["cluster"]
+    user = cfg["users"][0]["user"]
+    pki = workdir / "pki"
+    pki.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for key, name in (("certificate-authority-data", "ca.crt"), ("client-certificate-data", "admin.crt"),
+                      ("client-key-data", "admin.key")):
+        src = cluster if key.startswith("certificate-authority") else user
+        path = pki / name
+        path.write_bytes(base64.b64decode(src[key]))
+        path.chmod(0o600)
+        files[name] = str(path)
+    return endpoint(str(cluster["server"]), files["ca.crt"], files["admin.crt"], files["admin.key"])
 
 
 def image_version(ref: str) -> Version | None:
@@ -604,11 +559,11 @@ class KindProvider:
         self._distribute(cluster, payload)
         log_dir = cluster.workdir / "logs"
         timings: list[tuple[str, float]] = []
-        endpoint = _ApiEndpoint(cluster.kubeconfig, cluster.workdir)
+        api = _kind_endpoint(cluster.kubeconfig, cluster.workdir)
         cps = [n for n in self.nodes(cluster) if n.control_plane]
         if not cps:
             raise InfraError(f"cluster {cluster.name} has no control-plane node container")
-        with _DowntimeMonitor(endpoint) as monitor:
+        with DowntimeMonitor(api, interval=0.25) as monitor:
             for i, node in enumerate(cps):
                 self._swap_binary(node, payload, "kubeadm", log_dir / f"upgrade-{target.tag}.log")
                 verb = ["upgrade", "apply", "-f", target.tag] if i == 0 else ["upgrade", "node"]
@@ -619,7 +574,7 @@ class KindProvider:
                 code, out = self._exec(node, ["kubeadm", *verb, "--v=1"], log=log, check=False)
                 if code != 0:
                     raise self._upgrade_failed(cluster, node, target, out)
-                self._wait_control_plane(cluster, node, target, endpoint)
+                self._wait_control_plane(cluster, node, target, api)
                 timings.append((title, time.monotonic() - t0))
         cluster.version = target
         self._write_meta(cluster)
@@ -639,7 +594,7 @@ class KindProvider:
                 cause = f"{own} (kubeadm: {cause})"
         return UpgradeFailed(component, version, cause)
 
-    def _wait_control_plane(self, cluster: Cluster, node: _Node, version: Version, endpoint: _ApiEndpoint,
+    def _wait_control_plane(self, cluster: Cluster, node: _Node, version: Version, api: ApiEndpoint,
                             timeout: float = 300) -> None:
         """The node's static pods run the target images and the API answers ready at the target version."""
         core = self._core(cluster)
@@ -647,7 +602,7 @@ class KindProvider:
         last = ""
         while time.monotonic() < deadline:
             try:
-                status, body = endpoint.get("/version")
+                status, body = api.get("/version")
                 if status == 200 and json.loads(body).get("gitVersion") == version.tag:
                     stale = []
                     for comp in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):

@@ -13,14 +13,9 @@ import contextlib
 import json
 import os
 import shutil
-import ssl
 import subprocess
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +27,7 @@ from harness.errors import InfraError, InputError, RehearseError
 from harness.kube import api_client
 from harness.progress import NullProgress, Progress
 from harness.providers import _procs
+from harness.providers._api import ApiEndpoint, DowntimeMonitor, endpoint
 from harness.providers.base import Cluster, ClusterInfo, ClusterOptions, NodeSpec, UpgradeResult, state_root
 from harness.versions import Version
 
@@ -57,52 +53,6 @@ class UpgradeFailed(InfraError):
         self.component = component
         self.version = version
         self.cause = cause
-
-
-@dataclass
-class _Endpoint:
-    """How to reach a cluster's apiserver with the admin client certificate."""
-
-    server: str
-    context: ssl.SSLContext
-
-    def get(self, path: str, timeout: float = 2.0) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(self.server + path, timeout=timeout, context=self.context) as r:
-                return int(r.status), r.read().decode()
-        except urllib.error.HTTPError as e:
-            return int(e.code), e.read().decode(errors="replace")
-
-
-class _DowntimeMonitor:
-    """Polls ``/readyz`` in a thread and adds up the time the API did not answer ready."""
-
-    def __init__(self, endpoint: _Endpoint, interval: float = 0.05) -> None:
-        self.endpoint, self.interval = endpoint, interval
-        self.down_seconds = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        last = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                ok = self.endpoint.get("/readyz", timeout=1.0) == (200, "ok")
-            except OSError:
-                ok = False
-            now = time.monotonic()
-            if not ok:
-                self.down_seconds += now - last
-            last = now
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> _DowntimeMonitor:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 class LocalProvider:
@@ -285,27 +235,24 @@ class LocalProvider:
                 return doc
         raise InfraError(f"{cluster.workdir / 'kwok.yaml'} holds no KwokctlConfiguration")
 
-    def _endpoint(self, cluster: Cluster) -> _Endpoint:
+    def _endpoint(self, cluster: Cluster) -> ApiEndpoint:
         cfg = yaml.safe_load(cluster.kubeconfig.read_text(encoding="utf-8"))
-        server = cfg["clusters"][0]["cluster"]["server"]
         pki = cluster.workdir / "pki"
-        ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
-        ctx.check_hostname = False
-        ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
-        return _Endpoint(server=server.rstrip("/"), context=ctx)
+        return endpoint(cfg["clusters"][0]["cluster"]["server"], str(pki / "ca.crt"), str(pki / "admin.crt"),
+                        str(pki / "admin.key"), check_hostname=False)
 
     def upgrade_control_plane(self, cluster: Cluster, version: Version) -> UpgradeResult:
         """kube-apiserver, then kube-controller-manager, then kube-scheduler, over the same etcd."""
         bins = ensure(version, _LOCAL_COMPONENTS, progress=self.progress)
         conf = self._kwok_config(cluster)
-        endpoint = self._endpoint(cluster)
+        api = self._endpoint(cluster)
         timings: list[tuple[str, float]] = []
         start = time.monotonic()
-        with _DowntimeMonitor(endpoint) as monitor:
+        with DowntimeMonitor(api, interval=0.05) as monitor:
             for comp in CONTROL_PLANE_ORDER:
                 self.progress.update(f"{comp} → {bins.version}")
                 t0 = time.monotonic()
-                self._replace_component(cluster, conf, comp, bins, endpoint)
+                self._replace_component(cluster, conf, comp, bins, api)
                 timings.append((comp, time.monotonic() - t0))
         cluster.version = bins.version
         cluster.meta["binaries"] = str(bins.directory)
@@ -314,7 +261,7 @@ class LocalProvider:
                              api_downtime_seconds=monitor.down_seconds, components=timings)
 
     def _replace_component(
-        self, cluster: Cluster, conf: dict[str, Any], comp: str, bins: BinarySet, endpoint: _Endpoint
+        self, cluster: Cluster, conf: dict[str, Any], comp: str, bins: BinarySet, api: ApiEndpoint
     ) -> None:
         spec = next((c for c in conf.get("components", []) if c.get("name") == comp), None)
         if spec is None:
@@ -339,11 +286,11 @@ class LocalProvider:
         env.update({e["name"]: str(e.get("value", "")) for e in spec.get("envs") or []})
         pid = _procs.spawn_detached([str(binary), *spec.get("args", [])], Path(spec.get("workDir") or cdir), log, env)
         pid_file.write_text(str(pid))
-        self._wait_component(cluster, comp, pid, log, offset, bins.version, endpoint)
+        self._wait_component(cluster, comp, pid, log, offset, bins.version, api)
 
     def _wait_component(
         self, cluster: Cluster, comp: str, pid: int, log: Path, offset: int, version: Version,
-        endpoint: _Endpoint, timeout: float = 90,
+        api: ApiEndpoint, timeout: float = 90,
     ) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -352,9 +299,9 @@ class LocalProvider:
                 raise UpgradeFailed(comp, version, _procs.last_error_line(log, offset) or "exited")
             try:
                 if comp == "kube-apiserver":
-                    status, body = endpoint.get("/version")
+                    status, body = api.get("/version")
                     if (status == 200 and json.loads(body).get("gitVersion") == version.tag
-                            and endpoint.get("/readyz") == (200, "ok")):
+                            and api.get("/readyz") == (200, "ok")):
                         return
                 else:
                     holder = self._lease_holder(cluster, comp)

@@ -1,0 +1,70 @@
+"""Reaching a rehearsal cluster's apiserver directly (admin client certificate) and measuring API downtime.
+
+Both providers poll ``/readyz`` while they replace the control plane; the report carries the seconds it did not
+answer ready.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+
+@dataclass
+class ApiEndpoint:
+    """An apiserver URL and a TLS context holding the cluster CA and the admin client certificate."""
+
+    server: str
+    context: ssl.SSLContext
+
+    def get(self, path: str, timeout: float = 2.0) -> tuple[int, str]:
+        """GET ``path``: (status, body); HTTP errors are answers, connection errors raise OSError."""
+        try:
+            with urllib.request.urlopen(self.server + path, timeout=timeout, context=self.context) as r:
+                return int(r.status), r.read().decode()
+        except urllib.error.HTTPError as e:
+            return int(e.code), e.read().decode(errors="replace")
+
+
+def endpoint(server: str, ca: str, cert: str, key: str, *, check_hostname: bool = True) -> ApiEndpoint:
+    """An :class:`ApiEndpoint` from the paths of the CA, client certificate and key (the chain is always verified;
+    ``check_hostname=False`` where the serving certificate does not name the address used)."""
+    context = ssl.create_default_context(cafile=ca)
+    context.check_hostname = check_hostname
+    context.load_cert_chain(cert, key)
+    return ApiEndpoint(server=server.rstrip("/"), context=context)
+
+
+class DowntimeMonitor:
+    """Polls ``/readyz`` in a thread and adds up the time the API did not answer ready."""
+
+    def __init__(self, api: ApiEndpoint, interval: float) -> None:
+        self.api, self.interval = api, interval
+        self.down_seconds = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        last = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                ok = self.api.get("/readyz", timeout=1.0) == (200, "ok")
+            except OSError:
+                ok = False
+            now = time.monotonic()
+            if not ok:
+                self.down_seconds += now - last
+            last = now
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> DowntimeMonitor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
