@@ -6,6 +6,8 @@ REHEARSE ?= $(PYTHON) -m harness
 # 1.27/1.28 for the default rehearsal and the provider tests, 1.24/1.25/1.26/1.29 for the removed-API scenarios
 # (1.26 also proves the step-down to the newest buildable patch). Cold, about 5-7 minutes each on 2 cores.
 TEST_VERSIONS ?= 1.27 1.28 1.24 1.25 1.26 1.29
+# The kind node images the kind end-to-end tests rehearse between (built locally, see e2e-kind below).
+KIND_VERSIONS ?= 1.27 1.28
 PYTEST_ARGS ?=
 
 .PHONY: install tools binaries test test-fast lint demo bench clean-cache
@@ -25,10 +27,10 @@ tools:
 	    apt-get update -qq && apt-get install -y -qq rsync >/dev/null; \
 	  else echo "make: the tests need rsync (e.g. apt-get install rsync)" >&2; exit 2; fi; }
 
-# The kind end-to-end tests (marker `docker`) run in `make e2e-kind`: they build node images and start a Docker
-# engine (about 20 minutes cold, 6 warm), which does not fit CI's cold-run budget next to six Kubernetes builds.
+# Every test, the kind end-to-end ones (marker `docker`) included: scripts/kind/with_engine.sh starts a Docker
+# engine and builds the kind node images first (needs root; without it those tests report themselves skipped).
 test: install tools binaries lint
-	$(PYTHON) -m pytest -m "not docker" $(PYTEST_ARGS)
+	PYTHON=$(PYTHON) KIND_VERSIONS="$(KIND_VERSIONS)" bash scripts/kind/with_engine.sh $(PYTHON) -m pytest $(PYTEST_ARGS)
 
 test-fast: install
 	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
@@ -61,6 +63,5 @@ generate-knowledge: install
 # Needs root. Cold about 20 minutes on 2 cores (Go builds, debootstrap), warm about 7.
 .PHONY: e2e-kind
 e2e-kind: install
-	bash scripts/kind/engine.sh start
-	$(PYTHON) scripts/kind/build_images.py 1.27 1.28 --workload
-	$(PYTHON) -m pytest tests/kind -p no:cacheprovider $(PYTEST_ARGS)
+	PYTHON=$(PYTHON) KIND_VERSIONS="$(KIND_VERSIONS)" bash scripts/kind/with_engine.sh \
+	  $(PYTHON) -m pytest tests/kind -p no:cacheprovider $(PYTEST_ARGS)

@@ -4,7 +4,7 @@
 (object, cause, fix), every object that uses an API a hop removes (snapshot objects and the API versions they were
 last written with, Helm releases' rendered manifests, manifest files and GitOps directories), every API still
 served but deprecated at the target, control-plane flags, feature gates and admission plugins a hop removes, Helm
-charts whose ``kubeVersion`` excludes a hop, and kubelets left further behind than the version skew policy allows.
+charts whose ``kubeVersion`` excludes a hop, add-on versions whose maintainers do not support a hop, and kubelets left further behind than the version skew policy allows.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from harness.errors import InputError
-from harness.knowledge import Knowledge, RemovedApi
+from harness.knowledge import AddonSupport, Knowledge, RemovedApi, addon_release
 from harness.knowledge.semver import satisfies
 from harness.report.model import Finding, ObjectRef, Phase, Report, verdict_of
 from harness.snapshot.model import HelmRelease, Snapshot
@@ -161,6 +161,7 @@ class _Planner:
                          where=f"the snapshot (last written as {use.api_version}, per {use.source})")
         self.control_plane(snap)
         self.kubelets(snap)
+        self.addons(snap)
 
     def helm_release(self, r: HelmRelease) -> None:
         release = f"Helm release {r.namespace}/{r.name} (chart {r.chart}-{r.chart_version})"
@@ -200,6 +201,55 @@ class _Planner:
                     fix=f"upgrade to a version of the chart whose kubeVersion admits {hop.version.minor_key} "
                         f"before upgrading the cluster to {hop.version.minor_key}", hop=hop.label), order)
                 return
+
+    def addons(self, snap: Snapshot) -> None:
+        """Add-ons whose version line its maintainers do not support at a hop (``addons.yaml``)."""
+        unknown: set[str] = set()
+        for addon in snap.addons:
+            if addon_release(addon.version) is None:
+                if addon.name in self.knowledge.addons:
+                    self.notes.append(f"{addon.name} in {addon.namespace or 'the cluster'}: version "
+                                      f"{addon.version or 'unknown'} not readable, compatibility not checked")
+                continue
+            line = self.knowledge.addon_support(addon.name, addon.version)
+            if line is None:
+                if addon.name in self.knowledge.addons:
+                    self.notes.append(f"{addon.name} {addon.version}: outside the version lines the compatibility "
+                                      "table knows, not checked")
+                else:
+                    unknown.add(addon.name)
+                continue
+            for hop in self.hops:
+                if line.supports(hop.version.major, hop.version.minor):
+                    continue
+                self.add(Finding(
+                    severity="blocker", kind="addon-unsupported",
+                    object=ObjectRef(kind="Addon", namespace=addon.namespace or None,
+                                     name=f"{addon.name} {addon.version}"),
+                    cause=f"{addon.name} {line.versions} supports Kubernetes {line.range_text} per its maintainers "
+                          f"({line.source}); hop {hop.label} takes the cluster to {hop.version.minor_key}"
+                          + (f". {line.note}" if line.note else ""),
+                    fix=self.addon_fix(addon.name, hop.version), hop=hop.label),
+                    ("addon", addon.name, addon.namespace))
+                break
+        if unknown:
+            self.notes.append("no compatibility data for add-on" + ("s " if len(unknown) > 1 else " ")
+                              + ", ".join(sorted(unknown)) + " (add entries with --knowledge DIR/addons.yaml)")
+
+    def addon_fix(self, name: str, hop: Version) -> str:
+        """Which version lines to move ``name`` to: one supported both now and at ``hop`` when there is one."""
+        lines = self.knowledge.addons.get(name, ())
+        at_hop = [ln for ln in lines if ln.supports(hop.major, hop.minor)]
+        both = [ln for ln in at_hop if ln.supports(self.source.major, self.source.minor)]
+        if both:
+            shown = ", ".join(f"{ln.versions} ({ln.range_text})" for ln in _newest_first(both)[:3])
+            return (f"upgrade {name} to a version supported on both {self.source.minor_key} and "
+                    f"{hop.minor_key} — {shown} — before upgrading the control plane")
+        if at_hop:
+            shown = ", ".join(f"{ln.versions} ({ln.range_text})" for ln in _newest_first(at_hop)[:3])
+            return (f"no {name} version is known to support both {self.source.minor_key} and {hop.minor_key}: "
+                    f"upgrade it in step with the control plane to {shown}")
+        return f"no {name} version is known to support {hop.minor_key}: ask its maintainers before upgrading"
 
     def control_plane(self, snap: Snapshot) -> None:
         cp = snap.control_plane
@@ -313,6 +363,11 @@ class _Planner:
         where = str(path)
         self.documents(docs, lambda i: f"{where} (document {i + 1})" if len(docs) > 1 else where, where,
                        ("file", where))
+
+
+def _newest_first(lines: Sequence[AddonSupport]) -> list[AddonSupport]:
+    """Version lines ordered by the highest Kubernetes minor they support (unbounded first)."""
+    return sorted(lines, key=lambda ln: (0, 0) if ln.max_minor is None else tuple(-p for p in _minor(ln.max_minor)))
 
 
 def _problem(e: yaml.YAMLError) -> str:

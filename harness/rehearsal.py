@@ -162,7 +162,7 @@ def rehearse(spec: RehearsalSpec, progress: Progress | None = None) -> Report:
     plan_findings: list[Finding] = []
     try:
         if spec.knowledge is not None:
-            with phases.phase("plan", "planning from knowledge (removed APIs, flags, gates, charts, skew)") as ph:
+            with phases.phase("plan", "planning from knowledge (removed APIs, flags, gates, charts, add-ons, skew)") as ph:
                 from harness.plan import plan
 
                 planned = plan(spec.source, spec.target, snapshot=spec.snapshot, manifest_paths=[],

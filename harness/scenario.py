@@ -206,6 +206,7 @@ def _nodes(r: _Reader, raw: Any) -> list[NodeInfo]:
 def load_scenario(name_or_path: str) -> Scenario:
     """Load and validate a scenario; every problem raises InputError naming file, field and problem."""
     from harness import snapshot as snapshot_io
+    from harness.snapshot._addons import WORKLOAD_KINDS, identify
 
     path = find(name_or_path)
     r = _Reader(path)
@@ -247,6 +248,8 @@ def load_scenario(name_or_path: str) -> Scenario:
         )
         snap = Snapshot(server_version="", nodes=_nodes(r, doc.get("nodes")), control_plane=control_plane,
                         helm_releases=releases, objects=objects, source={"scenario": name})
+        # The add-ons a snapshot of this cluster would list, so plans check their supported ranges too.
+        snap.addons = identify(releases, [o for o in objects if o.get("kind") in WORKLOAD_KINDS])
     checks = [_check(r, c, f"checks[{i}]") for i, c in enumerate(r.seq(doc.get("checks"), "checks"))]
     ids = [c.id for c in checks]
     dupes = sorted({i for i in ids if ids.count(i) > 1})

@@ -28,7 +28,8 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
     src.add_argument("--scenario", metavar="NAME|FILE", help="a scenario name (see `rehearse scenarios list`) or file")
     parser.add_argument("--provider", choices=["auto", "kind", "local"], default="auto",
                         help="kind: real nodes in Docker (kubeadm upgrade); local: real control plane, kwok "
-                             "nodes; auto is local for now (default: %(default)s)")
+                             "nodes; auto: kind when a Docker engine answers, kind is available and the node "
+                             "images are already in the engine, else local (default: %(default)s)")
     parser.add_argument("--nodes", type=int, metavar="N",
                         help="kind: number of nodes (default: the snapshot's node count, up to 4)")
     parser.add_argument("--load-image", action="append", default=[], metavar="IMAGE",
@@ -44,24 +45,37 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
                         help="extra kube-apiserver flag for both versions (repeatable)")
     parser.add_argument("--knowledge", action="append", default=[], metavar="DIR",
                         help="a directory of your own knowledge entries (removed_apis.yaml, fixes.yaml, "
-                             "flags.yaml) that extend the bundled ones (repeatable)")
+                             "flags.yaml, addons.yaml) that extend the bundled ones (repeatable)")
     return parser
 
 
 def _provider(args: argparse.Namespace, ui: UI, versions: list[Any]) -> Any:
+    from harness.providers.kind import KindProvider, NoKindImage, select_images
     from harness.providers.local import LocalProvider
 
+    if args.provider == "local":
+        return LocalProvider(progress=ui)
     if args.provider == "kind":
-        from harness.providers.kind import KindProvider, select_images
-
         select_images(versions)  # no kind release with images for every version: an input error, before anything
-        provider = KindProvider(progress=ui, versions=versions, preload=list(args.load_image),
-                                node_count=args.nodes)
-        ok, why = provider.available()
+    kind = KindProvider(progress=ui, versions=versions, preload=list(args.load_image), node_count=args.nodes)
+    if args.provider == "kind":
+        ok, why = kind.available()
         if not ok:
             raise InfraError(f"the kind provider cannot run here: {why}")
-        return provider
-    # auto: local for now -- the default scenario models add-ons whose pods are simulated (see README)
+        return kind
+    # auto: kind when it can run at once; never an implicit multi-gigabyte pull (--provider kind pulls).
+    try:
+        select_images(versions)
+        ok, why = kind.available()
+        if ok:
+            missing = kind.missing_images()
+            if not missing:
+                return kind
+            why = (f"node image{'s' if len(missing) > 1 else ''} {', '.join(missing)} not in the Docker engine "
+                   "(pull them, or pass --provider kind to pull them)")
+    except NoKindImage as e:
+        why = str(e)
+    ui.info(f"provider auto: local, not kind: {why}")
     return LocalProvider(progress=ui)
 
 

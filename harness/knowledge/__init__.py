@@ -1,16 +1,18 @@
 """What rehearse knows about upgrades: removed API versions, how to fix objects that use them, removed flags and
-feature gates.
+feature gates, and which Kubernetes minors each add-on version supports.
 
-The facts are data in ``harness/data/knowledge/`` (``removed_apis.yaml``, ``fixes.yaml``, ``flags.yaml``). Users
-add directories holding files of the same names: their entries extend the packaged ones and replace them key by
-key (an API by ``group_version/kind``, a flag or gate by type, component and name).
+The facts are data in ``harness/data/knowledge/`` (``removed_apis.yaml``, ``fixes.yaml``, ``flags.yaml``,
+``addons.yaml``). Users add directories holding files of the same names: their entries extend the packaged ones and
+replace them key by key (an API by ``group_version/kind``, a flag or gate by type, component and name, an add-on
+range by add-on and version constraint; an add-on range of a later directory is consulted first).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -23,6 +25,7 @@ from harness.knowledge._load import (
     GATE_RE,
     GROUP_VERSION_RE,
     KIND_RE,
+    MINOR_RE,
     RESOURCE_RE,
     EntryReader,
     Located,
@@ -30,13 +33,16 @@ from harness.knowledge._load import (
     parse_all,
     refuse_repeats,
 )
+from harness.knowledge.semver import satisfies
 from harness.versions import Version
 
 __all__ = [
     "FILE_NAMES",
+    "AddonSupport",
     "Knowledge",
     "RemovedApi",
     "RemovedOption",
+    "addon_release",
     "load_knowledge",
     "packaged_knowledge",
 ]
@@ -44,7 +50,8 @@ __all__ = [
 REMOVED_APIS = "removed_apis.yaml"
 FIXES = "fixes.yaml"
 FLAGS = "flags.yaml"
-FILE_NAMES = (REMOVED_APIS, FIXES, FLAGS)
+ADDONS = "addons.yaml"
+FILE_NAMES = (REMOVED_APIS, FIXES, FLAGS, ADDONS)
 
 OptionType = Literal["flag", "feature-gate"]
 
@@ -111,6 +118,52 @@ class RemovedOption:
         return f"{text} before upgrading to {self.removed_in}" + (f". {self.note}" if self.note else "")
 
 
+@dataclass(frozen=True)
+class AddonSupport:
+    """The Kubernetes minors that one version line of an add-on supports, as its maintainers state them."""
+
+    addon: str  # the add-on's name, as harness/snapshot/addon_patterns.yaml names it ("cert-manager")
+    versions: str  # a semver constraint on the add-on's (app) version: "1.13.x", ">=1.8.0 <1.8.4"
+    min_minor: str  # "1.23"
+    max_minor: str | None  # "1.28"; None when the maintainers state no upper bound
+    source: str
+    note: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.addon, self.versions
+
+    @property
+    def range_text(self) -> str:
+        """``1.23–1.28`` or ``1.19 and later``."""
+        return f"{self.min_minor}–{self.max_minor}" if self.max_minor else f"{self.min_minor} and later"
+
+    def covers(self, version: str) -> bool:
+        """Whether the add-on version (``v1.13.3``, ``1.13.3-debian``) falls in this line."""
+        release = addon_release(version)
+        return release is not None and satisfies(self.versions, release)
+
+    def supports(self, major: int, minor: int) -> bool:
+        """Whether Kubernetes ``major.minor`` lies in the supported range."""
+        if (major, minor) < minor_key(self.min_minor):
+            return False
+        return self.max_minor is None or (major, minor) <= minor_key(self.max_minor)
+
+
+# A release channel before the number is dropped: Linkerd tags its releases stable-2.14.10 / enterprise-2.15.1.
+_RELEASE = re.compile(r"^(?:[a-z]+-)?v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def addon_release(version: str) -> str | None:
+    """The release an add-on version names, as ``X.Y.Z`` (``v1.13.3`` → ``1.13.3``, ``1.10`` → ``1.10.0``,
+    ``v2.9.3-distroless`` → ``2.9.3``, ``stable-2.14.10`` → ``2.14.10``); None when it names none (``latest``, a
+    digest)."""
+    m = _RELEASE.match(version.strip())
+    if m is None:
+        return None
+    return f"{int(m[1])}.{int(m[2])}.{int(m[3] or 0)}"
+
+
 @dataclass(frozen=True, eq=False)
 class Knowledge:
     """The merged knowledge: packaged data plus any user directories."""
@@ -118,6 +171,12 @@ class Knowledge:
     apis: Mapping[str, RemovedApi]  # by RemovedApi.key
     fixes: Mapping[str, str]  # by RemovedApi.key
     options: Mapping[tuple[str, str, str], RemovedOption]  # by (type, component, name)
+    # by add-on, each add-on's lines in the order they are consulted
+    addons: Mapping[str, tuple[AddonSupport, ...]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def addon_support(self, addon: str, version: str) -> AddonSupport | None:
+        """The version line of ``addon`` that ``version`` belongs to, or None when no entry covers it."""
+        return next((e for e in self.addons.get(addon, ()) if e.covers(version)), None)
 
     def removed_api(self, group_version: str, kind: str) -> RemovedApi | None:
         """The entry for ``group_version`` + ``kind``, or None when it was never removed (as far as known)."""
@@ -185,6 +244,8 @@ class Knowledge:
 _API_FIELDS = frozenset({"group_version", "kind", "resource", "deprecated_in", "removed_in", "replacement", "source"})
 _FIX_FIELDS = frozenset({"api", "fix"})
 _OPTION_FIELDS = frozenset({"type", "name", "components", "removed_in", "replacement", "note", "source"})
+_ADDON_FIELDS = frozenset({"addon", "versions", "kubernetes", "source", "note"})
+_ADDON_NAME_RE = re.compile(r"^[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?$")
 
 
 def _api(r: EntryReader) -> RemovedApi:
@@ -230,11 +291,37 @@ def _option(r: EntryReader) -> RemovedOption:
         note=" ".join(r.text_or_default("note", "").split()), source=r.text("source"))
 
 
+def _addon(r: EntryReader) -> AddonSupport:
+    name = r.text("addon", _ADDON_NAME_RE, "an add-on name like cert-manager")
+    versions = r.text("versions", hint="a version constraint like 1.13.x")
+    try:
+        satisfies(versions, "0.0.0")
+    except InputError as e:
+        r.fail("versions", str(e))
+    span = r.raw.get("kubernetes")
+    if not isinstance(span, dict) or set(span) != {"min", "max"}:
+        r.fail("kubernetes", f'expected {{min: "1.23", max: "1.28"}} (max may be null), got {span!r}')
+    low = _span_minor(r, span, "min")
+    high = _span_minor(r, span, "max") if span["max"] is not None else None
+    if high is not None and minor_key(high) < minor_key(low):
+        r.fail("kubernetes", f"max {high} is lower than min {low}")
+    return AddonSupport(addon=name, versions=versions, min_minor=low, max_minor=high, source=r.text("source"),
+                        note=" ".join(r.text_or_default("note", "").split()))
+
+
+def _span_minor(r: EntryReader, span: Mapping[str, object], name: str) -> str:
+    value = span[name]
+    if not isinstance(value, str) or not MINOR_RE.match(value):
+        r.fail(f"kubernetes.{name}", f'expected a quoted minor version like "1.25", got {value!r}')
+    return value
+
+
 @dataclass
 class _Builder:
     apis: dict[str, RemovedApi]
     fixes: dict[str, Located]
     options: dict[tuple[str, str, str], RemovedOption]
+    addons: dict[tuple[str, str], AddonSupport] = field(default_factory=dict)
 
     def add(self, name: str, text: str, where: str) -> None:
         if name == REMOVED_APIS:
@@ -245,6 +332,12 @@ class _Builder:
             fixes = parse_all(text, where, _FIX_FIELDS, _fix)
             refuse_repeats(fixes, lambda f: [f[0]])
             self.fixes.update({f.value[0]: f for f in fixes})
+        elif name == ADDONS:
+            lines = parse_all(text, where, _ADDON_FIELDS, _addon)
+            refuse_repeats(lines, lambda a: [f"add-on {a.addon} versions {a.versions}"])
+            for line in lines:
+                self.addons.pop(line.value.key, None)  # a repeated key moves to the end: consulted first
+                self.addons[line.value.key] = line.value
         else:
             options = parse_all(text, where, _OPTION_FIELDS, _option)
             refuse_repeats(options, lambda o: [f"{o.type} {c} {o.name}" for c in o.components])
@@ -260,7 +353,16 @@ class _Builder:
                                  f"{REMOVED_APIS} (packaged or user)")
         return Knowledge(apis=MappingProxyType(dict(self.apis)),
                          fixes=MappingProxyType({k: v.value[1] for k, v in self.fixes.items()}),
-                         options=MappingProxyType(dict(self.options)))
+                         options=MappingProxyType(dict(self.options)),
+                         addons=MappingProxyType(_by_addon(self.addons.values())))
+
+
+def _by_addon(lines: Iterable[AddonSupport]) -> dict[str, tuple[AddonSupport, ...]]:
+    """Entries grouped by add-on, the latest-loaded first (a user's directory overrides the packaged table)."""
+    out: dict[str, list[AddonSupport]] = {}
+    for line in reversed(list(lines)):
+        out.setdefault(line.addon, []).append(line)
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def load_knowledge(extra_dirs: Sequence[Path] = (), *, generated: bool = True) -> Knowledge:

@@ -536,7 +536,8 @@ def with_generated(knowledge: Knowledge, entries: Sequence[RemovedApi | RemovedO
         else:
             for comp in e.components:
                 options.setdefault((e.type, comp, e.name), e)
-    return Knowledge(apis=MappingProxyType(apis), fixes=knowledge.fixes, options=MappingProxyType(options))
+    return Knowledge(apis=MappingProxyType(apis), fixes=knowledge.fixes, options=MappingProxyType(options),
+                     addons=knowledge.addons)
 
 
 @functools.cache

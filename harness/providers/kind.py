@@ -229,6 +229,17 @@ class KindProvider:
         chosen = select_images([*self.versions, version])
         return chosen[version.minor_key].image
 
+    def missing_images(self) -> list[str]:
+        """The node images of this provider's versions that the engine does not hold yet (each would be pulled)."""
+        missing = []
+        for v in self.versions:
+            ref = self.image_for(v)
+            try:
+                self._client().images.get(ref)
+            except Exception:  # docker.errors.ImageNotFound, or no engine at all
+                missing.append(ref)
+        return sorted(set(missing))
+
     def _ensure_image(self, ref: str) -> Version:
         """Make ``ref`` present in the engine (pull when missing) and return the Kubernetes version it holds."""
         client = self._client()

@@ -29,7 +29,9 @@ class ObjectRef:
 
     def __str__(self) -> str:
         ns = f"{self.namespace}/" if self.namespace else ""
-        return f"{self.kind} {ns}{self.name} ({self.apiVersion})" if self.kind else self.name
+        if not self.kind:
+            return self.name
+        return f"{self.kind} {ns}{self.name}" + (f" ({self.apiVersion})" if self.apiVersion else "")
 
 
 @dataclass

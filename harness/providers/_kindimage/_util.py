@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import socket
 import subprocess
 import tarfile
 import time
@@ -113,9 +114,20 @@ def docker_client(timeout: int = 600) -> Any:
     except ImportError as e:  # pragma: no cover - docker is a dependency
         raise InfraError("the docker Python package is not installed") from e
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    if host.startswith("unix://") and not Path(host[len("unix://"):]).exists():
-        # Checked first: the SDK leaks its socket when a unix socket path does not exist.
-        raise InfraError(f"no Docker engine answers (no socket at {host}); start one (scripts/kind/engine.sh here)")
+    if host.startswith("unix://"):
+        # Checked first: the SDK leaks its socket when nobody listens on the path (absent, or left by a stopped
+        # engine).
+        path = host[len("unix://"):]
+        if not Path(path).exists():
+            raise InfraError(f"no Docker engine answers (no socket at {host}); start one (scripts/kind/engine.sh "
+                             "here)")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(5)
+            try:
+                probe.connect(path)
+            except OSError as e:
+                raise InfraError(f"no Docker engine answers on {host} ({e.strerror or e}); start one "
+                                 "(scripts/kind/engine.sh here)") from e
     client = None
     try:
         client = docker.from_env(timeout=timeout)
