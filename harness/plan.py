@@ -4,7 +4,8 @@
 (object, cause, fix), every object that uses an API a hop removes (snapshot objects and the API versions they were
 last written with, Helm releases' rendered manifests, manifest files and GitOps directories), every API still
 served but deprecated at the target, control-plane flags, feature gates and admission plugins a hop removes, Helm
-charts whose ``kubeVersion`` excludes a hop, add-on versions whose maintainers do not support a hop, and kubelets left further behind than the version skew policy allows.
+charts whose ``kubeVersion`` excludes a hop, add-on versions whose maintainers do not support a hop, and
+kubelets left further behind than the version skew policy allows.
 """
 
 from __future__ import annotations

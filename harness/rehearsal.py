@@ -27,7 +27,7 @@ from harness.snapshot.model import Snapshot
 from harness.upgrade import upgrade_hop
 from harness.versions import Version, catalogue
 
-_LOCAL_EXTRA = ("helm",)  # helm lists the recreated releases
+_HOST_TOOLS = ("helm",)  # helm lists the recreated releases (whatever the provider)
 
 
 @dataclass
@@ -162,7 +162,8 @@ def rehearse(spec: RehearsalSpec, progress: Progress | None = None) -> Report:
     plan_findings: list[Finding] = []
     try:
         if spec.knowledge is not None:
-            with phases.phase("plan", "planning from knowledge (removed APIs, flags, gates, charts, add-ons, skew)") as ph:
+            with phases.phase("plan", "planning from knowledge (removed APIs, flags, gates, charts, add-ons, "
+                                      "skew)") as ph:
                 from harness.plan import plan
 
                 planned = plan(spec.source, spec.target, snapshot=spec.snapshot, manifest_paths=[],
@@ -170,22 +171,25 @@ def rehearse(spec: RehearsalSpec, progress: Progress | None = None) -> Report:
                 plan_findings = planned.findings
                 ph.details = {"findings": len(plan_findings)}
         with phases.phase("binaries", f"binaries for {spec.source} and {', '.join(map(str, hops))}") as ph:
-            source_bins = ensure(spec.source, (*_binary_set(spec), *_LOCAL_EXTRA), progress=progress)
-            used = {str(spec.source): str(source_bins.version)}
+            tools = ensure(spec.source, _HOST_TOOLS, progress=progress)
+            ran_source = spec.provider.prepare(spec.source)
+            used = {str(spec.source): str(ran_source)}
             ran: list[Version] = []
             for v in hops:
-                ran.append(ensure(v, _binary_set(spec), progress=progress).version)
+                ran.append(spec.provider.prepare(v))
                 used[str(v)] = str(ran[-1])
             # Reports name the patches that actually ran; versions_used maps what was asked to what ran.
             hops = ran
-            report.from_version, report.to_version = str(source_bins.version), str(hops[-1])
+            report.from_version, report.to_version = str(ran_source), str(hops[-1])
             report.hops = [str(h) for h in hops]
             report.versions_used = used
             for asked, got in used.items():
                 if asked != got:
-                    report.notes.append(f"Kubernetes {asked} cannot be built here; the rehearsal ran {got} instead")
+                    why = ("cannot be built here" if spec.provider.name == "local"
+                           else f"has no {spec.provider.name} node image")
+                    report.notes.append(f"Kubernetes {asked} {why}; the rehearsal ran {got} instead")
             ph.details = {"versions": used}
-        with phases.phase("provision", f"creating a {spec.provider.name} cluster at {source_bins.version}") as ph:
+        with phases.phase("provision", f"creating a {spec.provider.name} cluster at {ran_source}") as ph:
             options, dropped = cluster_options(spec)
             if dropped:
                 report.notes.append("machine-specific control-plane flags not carried to the rehearsal cluster: "
@@ -200,7 +204,7 @@ def rehearse(spec: RehearsalSpec, progress: Progress | None = None) -> Report:
         report.findings += recreated.findings
         checks = [*builtin_checks(recreated), *scenario_checks(spec.checks, spec.scenario_base)]
         ctx = CheckContext(api_client=api, kubeconfig=cluster.kubeconfig, version=cluster.version, phase="before",
-                           simulated_pods=spec.provider.name == "local", helm=source_bins.path("helm"),
+                           simulated_pods=spec.provider.name == "local", helm=tools.path("helm"),
                            knowledge=spec.knowledge)
         with phases.phase("check-before", f"{len(checks)} checks before the upgrade") as ph:
             before = run_checks(checks, ctx, progress)
@@ -208,7 +212,7 @@ def rehearse(spec: RehearsalSpec, progress: Progress | None = None) -> Report:
         failure = _upgrade(spec, cluster, hops, phases, report, progress)
         after_ctx = CheckContext(api_client=api_client(cluster.kubeconfig), kubeconfig=cluster.kubeconfig,
                                  version=cluster.version if failure is None else hops[-1], phase="after",
-                                 simulated_pods=ctx.simulated_pods, hop=f"{source_bins.version}→{hops[-1]}",
+                                 simulated_pods=ctx.simulated_pods, hop=f"{ran_source}→{hops[-1]}",
                                  helm=ctx.helm, knowledge=spec.knowledge, upgrade_failed=failure)
         with phases.phase("check-after", f"{len(checks)} checks after the upgrade") as ph:
             after = run_checks(checks, after_ctx, progress)
@@ -244,10 +248,6 @@ def _unconfirmed(planned: list[Finding], observed: list[Finding], used: dict[str
             f.hop = f"{used.get(a, a)}→{used.get(b, b)}"
         out.append(f)
     return out
-
-
-def _binary_set(spec: RehearsalSpec) -> tuple[str, ...]:
-    return ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok", "kwokctl")
 
 
 def _counts(runs: dict[str, CheckRun]) -> dict[str, int]:

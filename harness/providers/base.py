@@ -6,13 +6,18 @@ place, hands out a kubeconfig, collects logs, and deletes everything it started.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.errors import RehearseError
 from harness.versions import Version
+
+META_FILE = "rehearse.json"  # in a cluster's directory: name, provider, version, created, provider details
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,10 @@ class Provider(Protocol):
     def available(self) -> tuple[bool, str]:
         """Whether this provider can run here, and why not."""
 
+    def prepare(self, version: Version) -> Version:
+        """Make what a cluster of ``version`` needs present (binaries, node images); return the exact version
+        that will run (a build may have to use an older patch)."""
+
     def create(self, name: str, version: Version, options: ClusterOptions) -> Cluster:
         """Create a cluster at ``version``; on failure nothing is left behind."""
 
@@ -97,6 +106,28 @@ class Provider(Protocol):
 
     def list(self) -> list[ClusterInfo]:
         """Clusters of this provider on this machine."""
+
+
+def read_meta(cluster_dir: Path) -> dict[str, Any]:
+    """The metadata file of a cluster directory; empty when missing or unreadable (a half-created cluster)."""
+    try:
+        data = json.loads((cluster_dir / META_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@contextlib.contextmanager
+def managed_cluster(provider: Provider, name: str, version: Version, options: ClusterOptions,
+                    keep: bool = False) -> Iterator[Cluster]:
+    """Create a cluster and delete it afterwards (on success, failure and Ctrl-C) unless ``keep``."""
+    cluster = provider.create(name, version, options)
+    try:
+        yield cluster
+    finally:
+        if not keep:
+            with contextlib.suppress(RehearseError):
+                provider.delete(cluster)
 
 
 def state_root() -> Path:

@@ -27,7 +27,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +36,21 @@ import yaml
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from harness.binaries import ensure
-from harness.errors import InfraError, InputError, RehearseError
+from harness.errors import InfraError, InputError
 from harness.kube import api_client
 from harness.progress import NullProgress, Progress
 from harness.providers._api import ApiEndpoint, DowntimeMonitor, endpoint
-from harness.providers.base import Cluster, ClusterInfo, ClusterOptions, NodeSpec, UpgradeResult, state_root
+from harness.providers.base import (
+    META_FILE,
+    Cluster,
+    ClusterInfo,
+    ClusterOptions,
+    NodeSpec,
+    UpgradeResult,
+    managed_cluster,
+    read_meta,
+    state_root,
+)
 from harness.providers.local import UpgradeFailed
 from harness.report.model import Finding, ObjectRef
 from harness.versions import Catalogue, KindImage, Version, catalogue
@@ -51,7 +61,6 @@ ROLE_LABEL = "io.x-k8s.kind.role"
 UPGRADE_DIR = "/kinder/upgrade"  # where kinder keeps the target version's files on a node
 DEFAULT_MAX_NODES = 4
 MAX_CONTROL_PLANES = 3
-_META = "rehearse.json"
 _TAG_RE = re.compile(r":(v\d+\.\d+\.\d+)(?:@|$)")
 _SANDBOX_RE = re.compile(r'sandbox_image\s*=\s*"([^"]+)"')
 _STATIC_POD_RE = re.compile(r"component (kube-apiserver|kube-controller-manager|kube-scheduler|etcd)")
@@ -228,6 +237,12 @@ class KindProvider:
                 return self.images[key]
         chosen = select_images([*self.versions, version])
         return chosen[version.minor_key].image
+
+    def prepare(self, version: Version) -> Version:
+        """The node image of ``version`` in the engine (pulled when missing) and the kind CLI; the image's own
+        version is what runs."""
+        self._kind_binary(version)
+        return self._ensure_image(self.image_for(version))
 
     def missing_images(self) -> list[str]:
         """The node images of this provider's versions that the engine does not hold yet (each would be pulled)."""
@@ -785,7 +800,7 @@ class KindProvider:
         out = []
         base = self.root / "clusters"
         for cdir in sorted(base.iterdir()) if base.is_dir() else []:
-            meta = self._read_meta(cdir)
+            meta = read_meta(cdir)
             if not meta:
                 continue
             running = any(c.get("State") == "running" for c in self._containers(cdir.name))
@@ -798,27 +813,12 @@ class KindProvider:
             return
         data = {"name": cluster.name, "provider": self.name, "version": str(cluster.version),
                 **{k: v for k, v in cluster.meta.items() if _jsonable(v)}}
-        (cluster.workdir / _META).write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+        (cluster.workdir / META_FILE).write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
 
-    @staticmethod
-    def _read_meta(cdir: Path) -> dict[str, Any]:
-        try:
-            data = json.loads((cdir / _META).read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    @contextlib.contextmanager
     def cluster(self, name: str, version: Version, options: ClusterOptions | None = None,
-                keep: bool = False) -> Iterator[Cluster]:
+                keep: bool = False) -> contextlib.AbstractContextManager[Cluster]:
         """Create a cluster and delete it afterwards (on success, failure and Ctrl-C) unless ``keep``."""
-        c = self.create(name, version, options)
-        try:
-            yield c
-        finally:
-            if not keep:
-                with contextlib.suppress(RehearseError):
-                    self.delete(c)
+        return managed_cluster(self, name, version, options or ClusterOptions(), keep)
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------

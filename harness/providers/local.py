@@ -15,7 +15,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,22 @@ import yaml
 
 from harness.binaries import BinarySet, ensure
 from harness.binaries._cache import link
-from harness.errors import InfraError, InputError, RehearseError
+from harness.errors import InfraError, InputError
 from harness.kube import api_client
 from harness.progress import NullProgress, Progress
 from harness.providers import _procs
 from harness.providers._api import ApiEndpoint, DowntimeMonitor, endpoint
-from harness.providers.base import Cluster, ClusterInfo, ClusterOptions, NodeSpec, UpgradeResult, state_root
+from harness.providers.base import (
+    META_FILE,
+    Cluster,
+    ClusterInfo,
+    ClusterOptions,
+    NodeSpec,
+    UpgradeResult,
+    managed_cluster,
+    read_meta,
+    state_root,
+)
 from harness.versions import Version
 
 CONTROL_PLANE_ORDER = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
@@ -42,7 +52,6 @@ LOOPBACK_ONLY: dict[str, list[str]] = {
     "kwok-controller": [],
 }
 _LOCAL_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok", "kwokctl")
-_META = "rehearse.json"
 
 
 class UpgradeFailed(InfraError):
@@ -76,6 +85,10 @@ class LocalProvider:
         if version is not None:
             env["KWOK_KUBE_VERSION"] = version.tag
         return env
+
+    def prepare(self, version: Version) -> Version:
+        """The control-plane binaries, etcd and kwok of ``version`` (cache, download or build)."""
+        return ensure(version, _LOCAL_COMPONENTS, progress=self.progress).version
 
     # ---- create ----------------------------------------------------------------------------------------
     def create(self, name: str, version: Version, options: ClusterOptions | None = None) -> Cluster:
@@ -363,7 +376,7 @@ class LocalProvider:
         _procs.reap()
 
     def _kwokctl_for(self, cdir: Path) -> Path | None:
-        meta = self._read_meta(cdir)
+        meta = read_meta(cdir)
         if meta.get("binaries"):
             p = Path(meta["binaries"]) / "kwokctl"
             if p.exists():
@@ -375,7 +388,7 @@ class LocalProvider:
         out = []
         base = self.root / "clusters"
         for cdir in sorted(base.iterdir()) if base.is_dir() else []:
-            meta = self._read_meta(cdir)
+            meta = read_meta(cdir)
             if not meta:
                 continue
             pid = _procs.read_pid(cdir / "pids" / "kube-apiserver.pid")
@@ -387,27 +400,12 @@ class LocalProvider:
         return out
 
     def _write_meta(self, cluster: Cluster) -> None:
-        created = cluster.meta.get("created") or self._read_meta(cluster.workdir).get("created") or time.time()
+        created = cluster.meta.get("created") or read_meta(cluster.workdir).get("created") or time.time()
         data = {"name": cluster.name, "provider": self.name, "version": str(cluster.version),
                 "created": created, "binaries": cluster.meta.get("binaries")}
-        (cluster.workdir / _META).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        (cluster.workdir / META_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
-    @staticmethod
-    def _read_meta(cdir: Path) -> dict[str, Any]:
-        try:
-            data = json.loads((cdir / _META).read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    @contextlib.contextmanager
     def cluster(self, name: str, version: Version, options: ClusterOptions | None = None,
-                keep: bool = False) -> Iterator[Cluster]:
+                keep: bool = False) -> contextlib.AbstractContextManager[Cluster]:
         """Create a cluster and delete it afterwards (on success, failure and Ctrl-C) unless ``keep``."""
-        c = self.create(name, version, options)
-        try:
-            yield c
-        finally:
-            if not keep:
-                with contextlib.suppress(RehearseError):
-                    self.delete(c)
+        return managed_cluster(self, name, version, options or ClusterOptions(), keep)

@@ -353,5 +353,5 @@ def test_bad_user_directories(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist"):
         load_knowledge([tmp_path / "missing"])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match=re.escape("holds none of removed_apis.yaml, fixes.yaml, flags.yaml, addons.yaml")):
+    with pytest.raises(InputError, match=re.escape("holds none of " + ", ".join(FILE_NAMES))):
         load_knowledge([tmp_path / "empty"])
