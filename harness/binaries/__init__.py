@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import re
 import shutil
 import time
 from collections.abc import Iterable, Sequence
@@ -174,10 +175,12 @@ def _ensure_kubernetes(
         )
 
 
-def _ensure_tool(root: Path, tool: str, sources: set[str], progress: Progress) -> tuple[Path, str]:
-    """Make one tool (etcd, kwok, kind, helm) present at its pinned version; return its directory."""
+def _ensure_tool(root: Path, tool: str, sources: set[str], progress: Progress,
+                 release: str | None = None) -> tuple[Path, str]:
+    """Make one tool (etcd, kwok, kind, helm) present at its pinned version (or ``release``, ``0.30.0``); return
+    its directory."""
     spec = _sources()["tools"][tool]
-    version = str(spec["version"])
+    version = release or str(spec["version"])
     tdir = root / "tools" / tool / f"v{version}"
     names = [str(b) for b in spec["binaries"]]
     if all((tdir / b).is_file() for b in names):
@@ -236,6 +239,20 @@ def _built_name(package: str) -> str:
     if len(parts) > 1 and parts[-1].startswith("v") and parts[-1][1:].isdigit():
         return parts[-2]
     return parts[-1]
+
+
+def ensure_tool(tool: str, release: str | None = None, *, sources: Iterable[str] = SOURCES,
+                cache_dir: Path | None = None, progress: Progress | None = None) -> Path:
+    """The directory holding ``tool`` (etcd, kwok, kind, helm) at ``release`` (default: the pinned version in
+    ``harness/data/sources.yaml``): from the cache, a sha256-verified download, or a Go build."""
+    if tool not in _sources()["tools"]:
+        raise InputError(f"unknown tool {tool!r}: choose from {', '.join(sorted(_sources()['tools']))}")
+    if release is not None and not re.fullmatch(r"\d+\.\d+\.\d+", release):
+        raise InputError(f"bad {tool} release {release!r}: expected X.Y.Z")
+    root = cache_dir or _cache.cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    directory, _ = _ensure_tool(root, tool, _allowed(sources), progress or NullProgress(), release)
+    return directory
 
 
 def ensure(

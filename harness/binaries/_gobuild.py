@@ -171,22 +171,23 @@ def _build(
     """``go build`` the packages into ``out_dir``, reporting each package as it compiles."""
     args = ["go", "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(out_dir) + os.sep, *packages]
     start = time.monotonic()
-    proc = subprocess.Popen(args, cwd=work, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    assert proc.stderr is not None
     tail: list[str] = []
     count = 0
-    try:
-        for raw in proc.stderr:
-            line = raw.rstrip()
-            tail = ([*tail, line])[-40:]
-            if line and " " not in line:
-                count += 1
-                progress.update(f"{count} packages compiled, {time.monotonic() - start:.0f}s: {line}")
-        rc = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
+    with subprocess.Popen(args, cwd=work, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                          text=True) as proc:
+        assert proc.stderr is not None
+        try:
+            for raw in proc.stderr:
+                line = raw.rstrip()
+                tail = ([*tail, line])[-40:]
+                if line and " " not in line:
+                    count += 1
+                    progress.update(f"{count} packages compiled, {time.monotonic() - start:.0f}s: {line}")
+            rc = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
     if rc != 0:
         errors = [ln for ln in tail if ".go:" in ln or "error" in ln.lower()] or tail[-3:]
         raise BinaryUnavailable(f"go build failed: {errors[0] if errors else 'exit ' + str(rc)}")

@@ -35,7 +35,6 @@ from typing import Any
 import yaml
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
-from harness.binaries import ensure
 from harness.errors import InfraError, InputError
 from harness.kube import api_client
 from harness.progress import NullProgress, Progress
@@ -55,7 +54,10 @@ from harness.providers.local import UpgradeFailed
 from harness.report.model import Finding, ObjectRef
 from harness.versions import Catalogue, KindImage, Version, catalogue
 
-KIND_RELEASE = "v0.25.0"  # the kind CLI rehearse runs (harness/data/sources.yaml); node images are per release
+# The kind release this build was proven with end to end (harness/data/sources.yaml pins it; the locally built
+# node images follow its layout). A rehearsal runs the newest kind release that has node images for every version
+# it visits, which is this one for 1.27/1.28.
+KIND_RELEASE = "v0.25.0"
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 ROLE_LABEL = "io.x-k8s.kind.role"
 UPGRADE_DIR = "/kinder/upgrade"  # where kinder keeps the target version's files on a node
@@ -121,11 +123,16 @@ def image_version(ref: str) -> Version | None:
     return Version.parse(m.group(1)) if m else None
 
 
-def select_images(versions: Sequence[Version], cat: Catalogue | None = None,
-                  release: str = KIND_RELEASE) -> dict[str, KindImage]:
-    """One node image per minor of ``versions``, all from one kind release (the CLI's own, ``release``).
+def _release_key(release: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in release.lstrip("v").split("."))
 
-    Raises :class:`NoKindImage` naming what exists when no kind release (or not the CLI's) has them all.
+
+def select_images(versions: Sequence[Version], cat: Catalogue | None = None,
+                  release: str | None = None) -> dict[str, KindImage]:
+    """One node image per minor of ``versions``, all from one kind release: ``release`` when given, else the
+    newest release that publishes an image for every one of them (a kind CLI runs the images of its release).
+
+    Raises :class:`NoKindImage` naming what exists when no kind release (or not ``release``) has them all.
     """
     cat = cat or catalogue()
     minors = sorted({v.minor_key for v in versions}, key=lambda m: tuple(int(x) for x in m.split(".")))
@@ -134,15 +141,17 @@ def select_images(versions: Sequence[Version], cat: Catalogue | None = None,
         entry = cat.entry(minor)
         per_minor[minor] = {k.release: k for k in (entry.kind if entry else ())}
     common = set.intersection(*(set(d) for d in per_minor.values())) if per_minor else set()
+    if release is None and common:
+        release = max(common, key=_release_key)
     if release in common:
         return {m: per_minor[m][release] for m in minors}
-    have = "; ".join(f"{m}: {', '.join(sorted(d)) or 'none'}" for m, d in per_minor.items())
+    have = "; ".join(f"{m}: {', '.join(sorted(d, key=_release_key)) or 'none'}" for m, d in per_minor.items())
     if not common:
         raise NoKindImage(f"no kind release publishes node images for all of {', '.join(minors)} "
                           f"(kind releases with an image per minor: {have}); rehearse these hops one at a time "
                           "or use --provider local")
-    newest = sorted(common, key=lambda r: tuple(int(x) for x in r.lstrip("v").split(".")))[-1]
-    raise NoKindImage(f"kind {newest} has node images for {', '.join(minors)}, but rehearse runs kind {release}, "
+    newest = max(common, key=_release_key)
+    raise NoKindImage(f"kind {newest} has node images for {', '.join(minors)}, but kind {release} was asked for, "
                       f"whose images do not cover them all ({have})")
 
 
@@ -164,12 +173,14 @@ class KindProvider:
         drain_timeout: float = 120.0,
         ready_timeout: float = 300.0,
         kind_binary: Path | None = None,
+        release: str | None = None,
     ) -> None:
         """``versions``: every version the rehearsal visits (picks one kind release for them all).
         ``images``: node images to use instead of the catalogue's, by minor (``"1.28"``) or exact version
         (``"1.28.15"``); also read from ``$REHEARSE_KIND_IMAGES`` (``1.27=REF,1.28=REF``).
         ``preload``: local images loaded into every node with ``kind load docker-image``.
         ``node_count``: nodes to create (one control plane, the rest workers) instead of mirroring the snapshot.
+        ``release``: the kind release to run (``v0.30.0``); default: the newest with images for all ``versions``.
         """
         self.progress = progress or NullProgress()
         self.root = (root or state_root()) / "kind"
@@ -185,23 +196,29 @@ class KindProvider:
         self.drain_timeout = drain_timeout
         self.ready_timeout = ready_timeout
         self._kind = kind_binary
+        self._release = release
         self._docker: Any = None
         self.findings: dict[str, list[Finding]] = {}
 
     # ---- discovery -------------------------------------------------------------------------------------
+    @property
+    def release(self) -> str:
+        """The kind release this provider runs: the one asked for, else the newest with node images for every
+        version of the rehearsal (raises :class:`NoKindImage` when there is none), else the tested one."""
+        if self._release is None:
+            self._release = (next(iter(select_images(self.versions).values())).release if self.versions
+                             else KIND_RELEASE)
+        return self._release
+
     def available(self) -> tuple[bool, str]:
         try:
             self._client().ping()
         except Exception as e:  # InfraError, OSError or the SDK's own errors
             return False, f"no Docker engine answers: {e}"
-        kind = self._kind or shutil.which("kind")
-        if kind is None:
-            from harness.binaries import cache_root
-
-            cached = cache_root() / "tools" / "kind" / KIND_RELEASE / "kind"
-            if not cached.exists() and shutil.which("go") is None:
-                return False, f"kind {KIND_RELEASE} is not installed and cannot be built (no Go toolchain)"
-        return True, f"Docker engine and kind {KIND_RELEASE}"
+        if self._kind is None and self._cached_kind() is None and shutil.which("go") is None \
+                and not self._kind_on_path():
+            return False, f"kind {self.release} is not installed and cannot be built (no Go toolchain)"
+        return True, f"Docker engine and kind {self.release}"
 
     def _client(self) -> Any:
         if self._docker is None:
@@ -210,20 +227,25 @@ class KindProvider:
             self._docker = docker_client()
         return self._docker
 
-    def _kind_binary(self, version: Version | None = None) -> Path:
-        """kind v0.25.0: rehearse's cached build, else one on PATH, else obtained (download or build)."""
-        if self._kind is None:
-            from harness.binaries import cache_root
+    def _cached_kind(self) -> Path | None:
+        from harness.binaries import cache_root
 
-            cached = cache_root() / "tools" / "kind" / KIND_RELEASE / "kind"
-            found = shutil.which("kind")
-            if cached.is_file():
-                self._kind = cached
-            elif found and _kind_version(Path(found)) == KIND_RELEASE:
-                self._kind = Path(found)
-            else:
-                bins = ensure(version or catalogue().newest.latest, ("kind",), progress=self.progress)
-                self._kind = bins.path("kind").resolve()
+        cached = cache_root() / "tools" / "kind" / self.release / "kind"
+        return cached if cached.is_file() else None
+
+    def _kind_on_path(self) -> Path | None:
+        found = shutil.which("kind")
+        return Path(found) if found and _kind_version(Path(found)) == self.release else None
+
+    def _kind_binary(self) -> Path:
+        """The kind CLI of :attr:`release`: rehearse's cached one, else one on PATH, else obtained (a checksum-
+        verified download or a Go build)."""
+        if self._kind is None:
+            self._kind = self._cached_kind() or self._kind_on_path()
+        if self._kind is None:
+            from harness.binaries import ensure_tool
+
+            self._kind = ensure_tool("kind", self.release.lstrip("v"), progress=self.progress) / "kind"
         return self._kind
 
     def _cluster_dir(self, name: str) -> Path:
@@ -235,13 +257,13 @@ class KindProvider:
         for key in (str(version), version.minor_key):
             if key in self.images:
                 return self.images[key]
-        chosen = select_images([*self.versions, version])
+        chosen = select_images([*self.versions, version], release=self._release)
         return chosen[version.minor_key].image
 
     def prepare(self, version: Version) -> Version:
         """The node image of ``version`` in the engine (pulled when missing) and the kind CLI; the image's own
         version is what runs."""
-        self._kind_binary(version)
+        self._kind_binary()
         return self._ensure_image(self.image_for(version))
 
     def missing_images(self) -> list[str]:
@@ -289,10 +311,11 @@ class KindProvider:
         if cdir.exists() or self._containers(name):
             raise InputError(f"cluster {name!r} already exists (rehearse clusters delete {name})")
         image = self.image_for(version)
-        kind = self._kind_binary(version)
+        kind = self._kind_binary()
         cluster = Cluster(name=name, provider=self.name, version=version, kubeconfig=cdir / "kubeconfig",
                           workdir=cdir, options=options,
-                          meta={"created": time.time(), "image": image, "kind": str(kind)})
+                          meta={"created": time.time(), "image": image, "kind": str(kind),
+                                "kind_release": self.release})
         actions: Sequence[tuple[str, Callable[[], None]]] = (
             (f"node image {image}", lambda: self._prepare_image(cluster)),
             ("kind create cluster", lambda: self._kind_create(cluster)),

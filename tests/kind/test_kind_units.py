@@ -55,11 +55,28 @@ def test_no_common_release_is_said() -> None:
         select_images([Version(1, 28, 15), Version(1, 40, 0)], cat)
 
 
-def test_a_common_release_that_is_not_the_cli_s_is_named() -> None:
+def test_the_newest_common_release_is_chosen() -> None:
     cat = load_catalogue(CATALOGUE)
-    with pytest.raises(NoKindImage, match=rf"kind v0\.24\.0 has node images for 1\.26, 1\.27, but rehearse runs "
-                                         rf"kind {KIND_RELEASE}"):
-        select_images([Version(1, 26, 15), Version(1, 27, 16)], cat)
+    chosen = select_images([Version(1, 26, 15), Version(1, 27, 16)], cat)
+    assert {m: i.release for m, i in chosen.items()} == {"1.26": "v0.24.0", "1.27": "v0.24.0"}
+    assert chosen["1.27"].image.endswith("cccc")  # v0.24.0's 1.27 image, not v0.25.0's
+
+
+def test_an_asked_release_that_does_not_cover_the_versions_names_one_that_does() -> None:
+    cat = load_catalogue(CATALOGUE)
+    with pytest.raises(NoKindImage, match=r"kind v0\.24\.0 has node images for 1\.26, 1\.27, but kind v0\.25\.0 "
+                                          r"was asked for"):
+        select_images([Version(1, 26, 15), Version(1, 27, 16)], cat, release="v0.25.0")
+
+
+def test_the_real_catalogue_picks_a_recent_release_for_recent_versions() -> None:
+    cat = catalogue()
+    for pair in (("1.33", "1.34"), ("1.34", "1.35"), ("1.30", "1.31")):
+        chosen = select_images([cat.resolve(pair[0]), cat.resolve(pair[1])])
+        releases = {i.release for i in chosen.values()}
+        assert len(releases) == 1
+        assert KindProvider(versions=[cat.resolve(v) for v in pair]).release == releases.pop()
+    assert KindProvider().release == KIND_RELEASE  # nothing to choose by: the tested release
 
 
 def test_image_version() -> None:
