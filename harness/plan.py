@@ -227,9 +227,9 @@ class _Planner:
                     severity="blocker", kind="addon-unsupported",
                     object=ObjectRef(kind="Addon", namespace=addon.namespace or None,
                                      name=f"{addon.name} {addon.version}"),
-                    cause=f"{addon.name} {line.versions} supports Kubernetes {line.range_text} per its maintainers "
-                          f"({line.source}); hop {hop.label} takes the cluster to {hop.version.minor_key}"
-                          + (f". {line.note}" if line.note else ""),
+                    cause=f"{addon.name} {line.versions} supports Kubernetes {line.range_text} (source: "
+                          f"{line.source}); hop {hop.label} takes the cluster to {hop.version.minor_key}"
+                          + (f" (note: {line.note})" if line.note else ""),
                     fix=self.addon_fix(addon.name, hop.version), hop=hop.label),
                     ("addon", addon.name, addon.namespace))
                 break
@@ -368,7 +368,8 @@ class _Planner:
 
 def _newest_first(lines: Sequence[AddonSupport]) -> list[AddonSupport]:
     """Version lines ordered by the highest Kubernetes minor they support (unbounded first)."""
-    return sorted(lines, key=lambda ln: (0, 0) if ln.max_minor is None else tuple(-p for p in _minor(ln.max_minor)))
+    return sorted(lines, key=lambda ln: (0, 0) if ln.max_minor is None else (-_minor(ln.max_minor)[0],
+                                                                             -_minor(ln.max_minor)[1]))
 
 
 def _problem(e: yaml.YAMLError) -> str:

@@ -321,7 +321,9 @@ class _Builder:
     apis: dict[str, RemovedApi]
     fixes: dict[str, Located]
     options: dict[tuple[str, str, str], RemovedOption]
-    addons: dict[tuple[str, str], AddonSupport] = field(default_factory=dict)
+    # (file number, entry number, line) by add-on and constraint: a later file's entries are consulted first
+    addons: dict[tuple[str, str], tuple[int, int, AddonSupport]] = field(default_factory=dict)
+    files: int = 0
 
     def add(self, name: str, text: str, where: str) -> None:
         if name == REMOVED_APIS:
@@ -335,9 +337,9 @@ class _Builder:
         elif name == ADDONS:
             lines = parse_all(text, where, _ADDON_FIELDS, _addon)
             refuse_repeats(lines, lambda a: [f"add-on {a.addon} versions {a.versions}"])
+            self.files += 1
             for line in lines:
-                self.addons.pop(line.value.key, None)  # a repeated key moves to the end: consulted first
-                self.addons[line.value.key] = line.value
+                self.addons[line.value.key] = (self.files, line.index, line.value)
         else:
             options = parse_all(text, where, _OPTION_FIELDS, _option)
             refuse_repeats(options, lambda o: [f"{o.type} {c} {o.name}" for c in o.components])
@@ -357,10 +359,11 @@ class _Builder:
                          addons=MappingProxyType(_by_addon(self.addons.values())))
 
 
-def _by_addon(lines: Iterable[AddonSupport]) -> dict[str, tuple[AddonSupport, ...]]:
-    """Entries grouped by add-on, the latest-loaded first (a user's directory overrides the packaged table)."""
+def _by_addon(lines: Iterable[tuple[int, int, AddonSupport]]) -> dict[str, tuple[AddonSupport, ...]]:
+    """Entries grouped by add-on: a later file's first (a user's directory overrides the packaged table), each
+    file's in its own order."""
     out: dict[str, list[AddonSupport]] = {}
-    for line in reversed(list(lines)):
+    for _, _, line in sorted(lines, key=lambda t: (-t[0], t[1])):
         out.setdefault(line.addon, []).append(line)
     return {k: tuple(v) for k, v in out.items()}
 

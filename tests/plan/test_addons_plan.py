@@ -175,7 +175,7 @@ def test_an_addon_outside_its_range_at_a_hop_is_a_blocker_with_source_and_fix(wi
     assert report.verdict == "broke"
     assert f.hop is not None and f.hop.endswith("1.28.15")  # the first hop outside 1.24–1.27, not the last
     assert str(f.object) == "Addon ops/widget-operator v1.1.9"
-    assert "1.24–1.27" in f.cause and "(s1)" in f.cause
+    assert "1.24–1.27" in f.cause and "(source: s1)" in f.cause
     # 1.2.x supports both the current 1.27 and the hop's 1.28: upgrade the add-on first
     assert "1.2.x (1.27–1.29)" in f.fix and "before upgrading the control plane" in f.fix
     assert ">=1.3.0" not in f.fix  # does not support 1.27, where it would have to run first
@@ -185,7 +185,7 @@ def test_no_line_spanning_both_minors_says_upgrade_in_step(widgets: Knowledge) -
     report = _plan(_snapshot(("widget-operator", "1.2.0")), "1.28", "1.30", widgets)
     [f] = [f for f in report.findings if f.kind == "addon-unsupported"]
     assert f.hop is not None and f.hop.endswith("1.30.14")
-    assert "1.2.0 moved" not in f.cause and "1.2 moved its CRDs to v1." in f.cause  # the line's note
+    assert "(note: 1.2 moved its CRDs to v1.)" in f.cause  # the line's note
     assert "in step with the control plane" in f.fix and ">=1.3.0 (1.29 and later)" in f.fix
 
 
