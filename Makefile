@@ -51,7 +51,7 @@ clean-cache:
 # Regenerate harness/data/knowledge/generated/<minor>.yaml from the real binaries of each pair of consecutive
 # minors (one kube-apiserver at a time; binaries from the cache, a download or a Go build). CACHED_ONLY=1 uses
 # only binaries already in the cache. Review the diff: the committed files are what `rehearse plan` knows.
-GENERATE_VERSIONS ?= 1.24 1.25 1.26 1.27 1.28 1.29
+GENERATE_VERSIONS ?= 1.24 1.25 1.26 1.27 1.28 1.29 1.30 1.31 1.32 1.33 1.34 1.35 1.36 1.37
 .PHONY: generate-knowledge
 generate-knowledge: install
 	$(PYTHON) scripts/generate_knowledge.py --versions $(GENERATE_VERSIONS) $(if $(CACHED_ONLY),--cached-only,)

@@ -5,7 +5,7 @@ from the real binaries and write ``harness/data/knowledge/generated/<minor>.yaml
 For each pair of consecutive minors among --versions whose binaries can be had (``rehearse binaries ensure``;
 with --cached-only, only those already in the cache), the two kube-apiservers are started one after the other.
 
-    python scripts/generate_knowledge.py --versions 1.24 1.25 1.26 1.27 1.28 1.29 [--out DIR] [--cached-only]
+    python scripts/generate_knowledge.py [--versions 1.24 1.25 … 1.37] [--out DIR] [--cached-only]
     python scripts/generate_knowledge.py --versions 1.27 1.28 --check    # compare with the committed files
 """
 
@@ -44,8 +44,8 @@ class _Print:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--versions", nargs="+", default=["1.24", "1.25", "1.26", "1.27", "1.28", "1.29"],
-                        metavar="MINOR")
+    parser.add_argument("--versions", nargs="+", default=[f"1.{m}" for m in range(24, 38)], metavar="MINOR",
+                        help="default: 1.24 to 1.37")
     parser.add_argument("--out", type=Path, default=generated_dir(), help="default: %(default)s")
     parser.add_argument("--cached-only", action="store_true", help="use only binaries already in the cache")
     parser.add_argument("--check", action="store_true", help="compare with the files in --out instead of writing")
