@@ -15,9 +15,15 @@ PYTEST_ARGS ?=
 install:
 	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
 
+# One Go build per version: 1.27/1.28 also give kubectl and helm (tests) and, where the kind tests can run (root),
+# kubelet, kubeadm and kube-proxy for the node images, compiled together with their control plane.
+comma := ,
+LOCAL_COMPONENTS := kube-apiserver,kube-controller-manager,kube-scheduler,etcd,kwok,kwokctl
+KIND_COMPONENTS := $(if $(filter 0,$(shell id -u)),$(comma)kubelet$(comma)kubeadm$(comma)kube-proxy)
 binaries: install
-	$(REHEARSE) binaries ensure --version 1.27 --components kubectl,helm
-	$(REHEARSE) binaries ensure --version 1.28 --components kubectl,helm
+	@for v in $(KIND_VERSIONS); do \
+	  $(REHEARSE) binaries ensure --version $$v --components $(LOCAL_COMPONENTS),kubectl,helm$(KIND_COMPONENTS) \
+	  || exit $$?; done
 	@for v in $(TEST_VERSIONS); do $(REHEARSE) binaries ensure --version $$v || exit $$?; done
 
 # System tools some tests drive: rsync (gitlab-ci-local's shell executor copies the project with it).

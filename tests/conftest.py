@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from harness.binaries import BinarySet, ensure
@@ -26,3 +28,10 @@ def bin127() -> BinarySet:
 def bin128() -> BinarySet:
     """Kubernetes 1.28 (newest buildable patch) with etcd, kwok, kubectl and helm."""
     return _binaries("1.28")
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child the tests interrupt: SIGINT back to its default disposition. A shell that starts
+    a job in the background (``cmd &``, as some CI runners do) makes it ignore SIGINT, and a Python started with
+    SIGINT ignored never raises KeyboardInterrupt -- unlike the terminal user these tests stand for."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

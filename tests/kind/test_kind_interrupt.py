@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from harness.providers.kind import CLUSTER_LABEL
+from tests.conftest import default_sigint
 from tests.kind.conftest import REPO
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
@@ -37,7 +38,8 @@ def test_ctrl_c_during_create_leaves_nothing(engine: Any, node_images: dict[str,
                                              tmp_path: Path) -> None:
     name = "rehearse-interrupt"
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, name, node_images["1.27"], str(tmp_path)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=default_sigint)  # noqa: PLW1509 (only signal.signal runs there)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not _containers(engine, name) and proc.poll() is None:

@@ -14,6 +14,7 @@ import pytest
 
 from harness.binaries import BinarySet
 from harness.providers import _procs
+from tests.conftest import default_sigint
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +59,7 @@ def test_interrupt_leaves_nothing(
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     proc = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, str(root), phase, str(bin127.version), str(bin128.version)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=default_sigint,  # noqa: PLW1509
     )
     if phase == "create":
         _wait_file(cdir / "pids" / "etcd.pid")  # midway: etcd is up, the rest is starting

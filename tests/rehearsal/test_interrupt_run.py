@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.providers import _procs
+from tests.conftest import default_sigint
 from tests.rehearsal._run import leftovers
 
 pytestmark = pytest.mark.slow
@@ -23,7 +24,7 @@ def test_interrupted_rehearsal_cleans_up(sig: signal.Signals, tmp_path: Path) ->
     env = dict(os.environ, REHEARSE_STATE_DIR=str(state), CI="true")
     proc = subprocess.Popen([sys.executable, "-m", "harness", "--from", "1.27", "--to", "1.28",
                              "--report-dir", str(tmp_path / "r")], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)  # noqa: PLW1509 (only signal.signal runs there)
     clusters = state / "local" / "clusters"
     deadline = time.monotonic() + 120
     while not list(clusters.glob("*/pids/kube-apiserver.pid")):

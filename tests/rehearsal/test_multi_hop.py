@@ -13,8 +13,17 @@ pytestmark = pytest.mark.slow
 
 def test_two_minor_jump_runs_as_two_hops(tmp_path: Path) -> None:
     out = rehearse("--from", "1.27", "--to", "1.29", "--report-dir", str(tmp_path / "r"), state=tmp_path / "s")
-    assert out.returncode == 0, out.stdout + out.stderr
     doc = report(tmp_path / "r")
+    # Nothing the rehearsal checked broke, but the plan that runs first knows that the default scenario's
+    # cert-manager 1.13 and ingress-nginx 1.9 are not supported on 1.29 by their maintainers: blockers of the
+    # second hop, so the verdict is "broke" (exit 1) -- and nothing else is.
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert doc["verdict"] == "broke"
+    assert not [c for c in doc["checks"] if c["classification"] == "broke"]
+    blockers = [f for f in doc["findings"] if f["severity"] == "blocker"]
+    assert {f["kind"] for f in blockers} == {"addon-unsupported"}
+    assert {f["object"]["name"].split()[0] for f in blockers} == {"cert-manager", "ingress-nginx"}
+    assert {f["hop"] for f in blockers} == {"1.28.15→1.29.15"}
     assert doc["hops"] == ["1.28.15", "1.29.15"] and doc["from"] == "1.27.16" and doc["to"] == "1.29.15"
     upgrades = [p for p in doc["phases"] if p["name"].startswith("upgrade")]
     assert [p["name"] for p in upgrades] == ["upgrade 1.28.15", "upgrade 1.29.15"]
