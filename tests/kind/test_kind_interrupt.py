@@ -34,9 +34,15 @@ def _containers(engine: Any, name: str) -> list[Any]:
     return list(engine.api.containers(all=True, filters={"label": f"{CLUSTER_LABEL}={name}"}))
 
 
+def _remove(engine: Any, name: str) -> None:
+    for c in _containers(engine, name):
+        engine.api.remove_container(c["Id"], force=True, v=True)
+
+
 def test_ctrl_c_during_create_leaves_nothing(engine: Any, node_images: dict[str, str], one_cluster_at_a_time: None,
                                              tmp_path: Path) -> None:
     name = "rehearse-interrupt"
+    _remove(engine, name)  # what an earlier, failed run of this test may have left
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, name, node_images["1.27"], str(tmp_path)], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=default_sigint)  # noqa: PLW1509 (only signal.signal runs there)
@@ -52,8 +58,10 @@ def test_ctrl_c_during_create_leaves_nothing(engine: Any, node_images: dict[str,
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+        left = _containers(engine, name)
+        _remove(engine, name)  # whatever the outcome, the next run starts clean
     assert proc.returncode != 0
     assert "created" not in out
     assert "KeyboardInterrupt" in out
-    assert _containers(engine, name) == []
+    assert left == []
     assert not (tmp_path / "kind" / "clusters" / name).exists()
