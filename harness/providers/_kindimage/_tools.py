@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.binaries._cache import locked
@@ -56,23 +57,33 @@ def _tools_dir() -> Path:
     return d
 
 
-def go_install(package: str, version: str, progress: Progress | None = None) -> Path:
-    """``go install package@version`` (static, CGO_ENABLED=0) into the tools cache; returns the binary."""
-    progress = progress or NullProgress()
-    name = package.rstrip("/").rsplit("/", 1)[-1]
-    dest = _tools_dir() / f"{name}-{version}" / name
+def _built_once(dest: Path, what: str, build: Callable[[Path], Path], progress: Progress) -> Path:
+    """``dest`` when cached; else, under a lock, ``build(tmp_dir)`` (which returns the binary it made) moved into
+    place atomically, so a killed build never counts as cached."""
     if dest.is_file():
         return dest
-    with locked(kind_root(), f"go-install-{name}-{version}"):
+    with locked(kind_root(), f"tool-{dest.parent.name}"):
         if dest.is_file():
             return dest
-        progress.step(f"building {name} {version} from Go modules")
+        progress.step(f"building {what} from Go modules")
         with tempfile.TemporaryDirectory(prefix=".partial-", dir=_tools_dir()) as tmp:
-            run(["nice", "-n", "10", "go", "install", *_GO_FLAGS, f"{package}@{version}"],
-                env=environ(**_STATIC, GOBIN=tmp), timeout=3600, what=f"go install {package}@{version}")
+            made = build(Path(tmp))
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(Path(tmp) / name), dest)
+            shutil.move(str(made), dest)
     return dest
+
+
+def go_install(package: str, version: str, progress: Progress | None = None) -> Path:
+    """``go install package@version`` (static, CGO_ENABLED=0) into the tools cache; returns the binary."""
+    name = package.rstrip("/").rsplit("/", 1)[-1]
+
+    def build(tmp: Path) -> Path:
+        run(["nice", "-n", "10", "go", "install", *_GO_FLAGS, f"{package}@{version}"],
+            env=environ(**_STATIC, GOBIN=str(tmp)), timeout=3600, what=f"go install {package}@{version}")
+        return tmp / name
+
+    return _built_once(_tools_dir() / f"{name}-{version}" / name, f"{name} {version}", build,
+                       progress or NullProgress())
 
 
 def crictl(progress: Progress | None = None) -> Path:
@@ -82,15 +93,9 @@ def crictl(progress: Progress | None = None) -> Path:
 def coredns(progress: Progress | None = None) -> Path:
     """CoreDNS :data:`COREDNS` with :data:`COREDNS_PLUGINS`: a main package importing ``coremain`` and those
     plugins, built in a wrapper module that requires the release."""
-    progress = progress or NullProgress()
     module, version = COREDNS
-    dest = _tools_dir() / f"coredns-{version}-kubeadm" / "coredns"
-    if dest.is_file():
-        return dest
-    with locked(kind_root(), f"coredns-{version}"):
-        if dest.is_file():
-            return dest
-        progress.step(f"building CoreDNS {version} ({len(COREDNS_PLUGINS)} plugins) from Go modules")
+
+    def build(tmp: Path) -> Path:
         work = _tools_dir() / f"coredns-{version}-work"
         work.mkdir(parents=True, exist_ok=True)
         (work / "go.mod").write_text(f"module rehearse.local/coredns\n\ngo 1.18\n\nrequire {module} {version}\n")
@@ -101,12 +106,12 @@ def coredns(progress: Progress | None = None) -> Path:
             f"{imports}\n)\n\nfunc main() {{ coremain.Run() }}\n")
         env = environ(**_STATIC)
         run(["go", "mod", "tidy"], cwd=work, env=env, timeout=1800, what=f"go mod tidy (CoreDNS {version})")
-        with tempfile.TemporaryDirectory(prefix=".partial-", dir=_tools_dir()) as tmp:
-            run(["nice", "-n", "10", "go", "build", *_GO_FLAGS, "-o", str(Path(tmp) / "coredns"), "."], cwd=work,
-                env=env, timeout=3600, what=f"go build CoreDNS {version}")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(Path(tmp) / "coredns"), dest)
-    return dest
+        run(["nice", "-n", "10", "go", "build", *_GO_FLAGS, "-o", str(tmp / "coredns"), "."], cwd=work, env=env,
+            timeout=3600, what=f"go build CoreDNS {version}")
+        return tmp / "coredns"
+
+    return _built_once(_tools_dir() / f"coredns-{version}-kubeadm" / "coredns",
+                       f"CoreDNS {version} ({len(COREDNS_PLUGINS)} plugins)", build, progress or NullProgress())
 
 
 def pause(progress: Progress | None = None) -> Path:
