@@ -54,6 +54,12 @@ bench: install binaries
 clean-cache:
 	rm -rf "$${REHEARSE_CACHE_DIR:-$$HOME/.cache/rehearse}"
 
+# Is the committed version catalogue (harness/data/versions.yaml) current with what the Go module proxy serves
+# today? Not a test: the answer moves with every upstream release. Exit 1 names what to regenerate.
+.PHONY: check-catalogue
+check-catalogue: install
+	$(PYTHON) scripts/update_versions.py --check --no-github --output harness/data/versions.yaml
+
 # Regenerate harness/data/knowledge/generated/<minor>.yaml from the real binaries of each pair of consecutive
 # minors (one kube-apiserver at a time; binaries from the cache, a download or a Go build). CACHED_ONLY=1 uses
 # only binaries already in the cache. Review the diff: the committed files are what `rehearse plan` knows.

@@ -1,17 +1,21 @@
-"""The Go-module build path, against the real module proxy and checksum database (both reachable here and in CI).
+"""The Go-module build path, without compiling Kubernetes.
 
-These exercise the decisions a build makes — which staging modules to replace, when to widen GONOSUMDB, when a
-patch cannot be built — on real answers of the registry, without compiling Kubernetes.
+The staging-module and go.mod tests read real releases from the real module proxy. The refusal tests (a
+checksum-database gap, a refused module version, an unknown release) run the real go command against a local
+fake registry (``_goproxy.py``) that answers as the real one did: the real registry's gaps move, and no test may
+depend on them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.binaries import _gobuild
 from harness.progress import RecordingProgress
+from tests.binaries._goproxy import FakeGoProxy, FakeModule, serve
 
 
 @pytest.fixture(scope="module")
@@ -53,25 +57,66 @@ def _wrapper(work: Path, require: str, version: str, package: str) -> None:
     (work / "tools.go").write_text(_gobuild.tools_go([package]))
 
 
-def test_checksum_database_gap_widens_gonosumdb_for_that_module_only(tmp_path: Path) -> None:
-    """k8s.io/legacy-cloud-providers v0.27.16 is served by the proxy but unknown to sum.golang.org (404)."""
-    _wrapper(tmp_path, "k8s.io/legacy-cloud-providers", "v0.27.16", "k8s.io/legacy-cloud-providers")
+@pytest.fixture
+def fake_registry(tmp_path: Path) -> Iterator[tuple[FakeGoProxy, dict[str, str]]]:
+    """A local module proxy fronting the checksum database, and a go environment that uses only it (its own
+    module cache, no toolchain download, nothing exempted from verification)."""
+    proxy = FakeGoProxy(modules=[
+        FakeModule("k8s.io/legacy-cloud-providers", "v0.27.16", {"doc.go": "package legacycloudproviders\n"}),
+        FakeModule("k8s.io/controller-manager", "v0.26.15",
+                   {"pkg/features/features.go": "package features\n"}),
+    ])
+    cache = tmp_path / "gopath" / "pkg" / "mod"
+    with serve(proxy):
+        drop = ("GONOSUMDB", "GONOSUMCHECK", "GOPRIVATE", "GONOPROXY", "GOFLAGS", "GOSUMDB", "GOINSECURE")
+        env = {k: v for k, v in _gobuild._go_env().items() if k not in drop}
+        # Its own GOPATH too: the checksum database's tree head the go command remembers lives in GOPATH/pkg/sumdb.
+        env.update(GOPROXY=proxy.url, GOPATH=str(tmp_path / "gopath"), GOMODCACHE=str(cache), GOTOOLCHAIN="local",
+                   GOFLAGS="-mod=mod")
+        yield proxy, env
+    # The module cache is read-only by design; make it removable for pytest's tmp_path cleanup.
+    for path in [cache, *cache.rglob("*")] if cache.exists() else []:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def test_checksum_database_gap_widens_gonosumdb_for_that_module_only(
+    tmp_path: Path, fake_registry: tuple[FakeGoProxy, dict[str, str]]
+) -> None:
+    """A module version the proxy serves but the checksum database answers 404 for.
+
+    Faked (``tests/binaries/_goproxy.py``): in November 2026 sum.golang.org answered 404 for
+    ``k8s.io/legacy-cloud-providers`` v0.27.16 while proxy.golang.org served it (go said ``verifying
+    k8s.io/legacy-cloud-providers@v0.27.16/go.mod: ... 404 Not Found``); the database knows it now.
+    """
+    proxy, env = fake_registry
+    proxy.gaps.add(("k8s.io/legacy-cloud-providers", "v0.27.16"))
+    work = tmp_path / "work"
+    _wrapper(work, "k8s.io/legacy-cloud-providers", "v0.27.16", "k8s.io/legacy-cloud-providers")
     progress = RecordingProgress()
-    env = {k: v for k, v in _gobuild._go_env().items() if k not in ("GONOSUMDB", "GOFLAGS")}
-    env["GOFLAGS"] = "-mod=mod"
-    extra = _gobuild._tidy(tmp_path, env, progress)
+    extra = _gobuild._tidy(work, env, progress)
     assert extra == {"GONOSUMDB": "k8s.io/legacy-cloud-providers"}
     assert any("unknown to the checksum database" in m for kind, m in progress.messages if kind == "note")
-    assert "k8s.io/legacy-cloud-providers v0.27.16 h1:" in (tmp_path / "go.sum").read_text()
+    assert "k8s.io/legacy-cloud-providers v0.27.16 h1:" in (work / "go.sum").read_text()
+    assert any("/sumdb/sum.golang.org/lookup/k8s.io/legacy-cloud-providers@v0.27.16" in r for r in proxy.requests)
 
 
-def test_refused_module_version_means_this_patch_cannot_be_built(tmp_path: Path) -> None:
-    """The proxy answers k8s.io/controller-manager v0.26.15 with 403 'This module version is not available'."""
-    _wrapper(tmp_path, "k8s.io/controller-manager", "v0.26.15", "k8s.io/controller-manager/pkg/features")
+def test_refused_module_version_means_this_patch_cannot_be_built(
+    tmp_path: Path, fake_registry: tuple[FakeGoProxy, dict[str, str]]
+) -> None:
+    """Faked: proxy.golang.org answers k8s.io/controller-manager v0.26.15 with 403 'This module version is not
+    available.' (seen in 2026; ``_goproxy.py`` answers the same)."""
+    proxy, env = fake_registry
+    proxy.refused.add(("k8s.io/controller-manager", "v0.26.15"))
+    work = tmp_path / "work"
+    _wrapper(work, "k8s.io/controller-manager", "v0.26.15", "k8s.io/controller-manager/pkg/features")
     with pytest.raises(_gobuild.ModulesUnavailable, match=r"k8s\.io/controller-manager@v0\.26\.15"):
-        _gobuild._tidy(tmp_path, _gobuild._go_env(), RecordingProgress())
+        _gobuild._tidy(work, env, RecordingProgress())
 
 
-def test_unknown_release_is_unavailable(tmp_path: Path) -> None:
+def test_unknown_release_is_unavailable(
+    tmp_path: Path, fake_registry: tuple[FakeGoProxy, dict[str, str]]
+) -> None:
+    """A release the proxy does not have (404 from the fake; the real proxy answers 403 for v1.28.99)."""
+    _, env = fake_registry
     with pytest.raises(_gobuild.ModulesUnavailable, match=r"v1\.28\.99"):
-        _gobuild.module_info("k8s.io/kubernetes", "v1.28.99", tmp_path, _gobuild._go_env())
+        _gobuild.module_info("k8s.io/kubernetes", "v1.28.99", tmp_path, env)

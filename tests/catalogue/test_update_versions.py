@@ -1,9 +1,9 @@
 """Tests of ``scripts/update_versions.py``, the generator of ``harness/data/versions.yaml``.
 
-Most tests exercise the pure parsing, probing and rendering functions. One runs the script for real
-with ``--check`` against the committed catalogue: it calls the real ``go list`` commands (the Go
-module proxy is reachable here and in CI) and keeps the committed kind entries (``--no-github``), so
-it fails exactly when the proxy serves Kubernetes releases the committed file does not have yet.
+Most tests exercise the pure parsing, probing and rendering functions. Whether the committed catalogue is
+current with what the Go module proxy serves today is not a test (its answer moves with every upstream release,
+so a test of it would fail on a new machine through no change of ours): ``make check-catalogue`` runs the script
+with ``--check`` for real.
 
 Patch discovery is tested with a fake prober standing in for the real command, run once per
 version in an empty directory::
@@ -495,18 +495,6 @@ def test_generate_keeps_kind_entries_when_github_is_unreachable(
 # --------------------------------------------------------------------------------------------------
 # The committed catalogue
 # --------------------------------------------------------------------------------------------------
-
-
-def test_committed_catalogue_is_current_with_the_go_module_proxy() -> None:
-    """``--check`` with the real ``go list``; kind entries are taken from the committed file."""
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--check", "--no-github", "--output", str(CATALOGUE)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
 
 
 def test_committed_catalogue_images_are_pinned_and_sourced() -> None:
