@@ -44,6 +44,7 @@ test-fast: install
 lint: install
 	$(PYTHON) -m ruff check harness tests scripts
 	$(PYTHON) -m mypy
+	$(PYTHON) -c 'import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True))'
 
 demo: install
 	$(REHEARSE) --from 1.27 --to 1.28

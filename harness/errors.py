@@ -28,6 +28,3 @@ class BinaryUnavailable(InfraError):
 class ChecksumMismatch(InfraError):
     """A downloaded file did not match its published sha256."""
 
-
-class NotImplementedYet(InputError):
-    """A subcommand that exists in the design but is not built yet."""

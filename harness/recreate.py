@@ -11,24 +11,18 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import shutil
-import tempfile
 import time
-import weakref
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from harness.apply import Applier, for_apply
 from harness.errors import InfraError
+from harness.knowledge import Knowledge
+from harness.manifests import last_applied, parse_documents
 from harness.progress import NullProgress, Progress
 from harness.report.model import Finding, ObjectRef
 from harness.snapshot.model import HelmRelease, Snapshot
-
-FIELD_MANAGER = "rehearse"
 
 _ORDER = [
     "Namespace", "CustomResourceDefinition", "PriorityClass", "StorageClass", "IngressClass", "RuntimeClass",
@@ -86,111 +80,6 @@ class RecreateResult:
         return [a for a in self.applied if a.applied_version]
 
 
-class Applier:
-    """Server-side apply through the DynamicClient, with the apiserver's warnings captured."""
-
-    def __init__(self, api_client: Any) -> None:
-        self.api_client = api_client
-        # The client's default discovery cache is a file in /tmp keyed by the server URL: it would outlive an
-        # upgrade (same URL, other APIs) and could belong to another cluster that used the same port. Each
-        # Applier discovers for itself into its own file.
-        self._cache_dir = tempfile.mkdtemp(prefix="rehearse-discovery-")
-        weakref.finalize(self, shutil.rmtree, self._cache_dir, True)
-        self.dyn = self._client()
-
-    def _client(self) -> Any:
-        from kubernetes.dynamic import DynamicClient
-
-        cache = Path(self._cache_dir) / "discovery.json"
-        cache.unlink(missing_ok=True)
-        return DynamicClient(self.api_client, cache_file=str(cache))  # type: ignore[no-untyped-call]
-
-    def refresh(self) -> None:
-        """Forget discovery (after CRDs were added, or after an upgrade)."""
-        self.dyn = self._client()
-
-    def resource(self, api_version: str, kind: str) -> Any:
-        """The API resource for ``api_version``/``kind``, or None when the server does not serve it."""
-        from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
-        try:
-            return self.dyn.resources.get(api_version=api_version, kind=kind)
-        except ResourceNotFoundError:
-            return None
-
-    def preferred_version(self, api_version: str, kind: str) -> str | None:
-        """The version the server prefers for the same group and kind (None when the kind is gone)."""
-        from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
-        group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
-        try:
-            found = self.dyn.resources.search(group=group or None, kind=kind)
-        except ResourceNotFoundError:
-            return None
-        preferred = [r for r in found if getattr(r, "preferred", False) and "/" not in r.name]
-        candidates = preferred or [r for r in found if "/" not in r.name]
-        return str(candidates[0].group_version) if candidates else None
-
-    def apply(self, obj: dict[str, Any], *, dry_run: bool = False) -> tuple[bool, str, list[str]]:
-        """Server-side apply ``obj``; returns (ok, error message, warnings)."""
-        from kubernetes.client.exceptions import ApiException
-        from kubernetes.dynamic.exceptions import DynamicApiError
-
-        res = self.resource(obj["apiVersion"], obj["kind"])
-        if res is None:
-            return False, f"the server does not serve {obj['kind']} in {obj['apiVersion']}", []
-        meta = obj.get("metadata") or {}
-        kwargs: dict[str, Any] = {"field_manager": FIELD_MANAGER, "force_conflicts": True, "serialize": False}
-        if dry_run:
-            kwargs["dry_run"] = "All"
-        try:
-            resp = self.dyn.server_side_apply(
-                res, body=obj, name=meta.get("name"), namespace=meta.get("namespace") if res.namespaced else None,
-                **kwargs)
-        except (DynamicApiError, ApiException) as e:
-            return False, _api_error_message(e), []
-        warnings = _warnings(getattr(resp, "headers", None))
-        return True, "", warnings
-
-
-def _warnings(headers: Any) -> list[str]:
-    if headers is None:
-        return []
-    values = headers.get_all("Warning") if hasattr(headers, "get_all") else None
-    if values is None:
-        raw = headers.get("Warning")
-        values = [raw] if raw else []
-    out = []
-    for v in values:
-        # RFC 7234 warning: 299 - "text"
-        text = v.split(" ", 2)[-1].strip() if v.startswith("299") else v
-        out.append(text.strip('"'))
-    return out
-
-
-def _api_error_message(e: Exception) -> str:
-    body = getattr(e, "body", None)
-    if body:
-        try:
-            msg = json.loads(body).get("message")
-            if msg:
-                return str(msg)
-        except (ValueError, AttributeError, TypeError):
-            pass
-    status = getattr(e, "status", "")
-    return f"{status} {getattr(e, 'reason', '') or e}".strip()
-
-
-def _for_apply(obj: dict[str, Any]) -> dict[str, Any]:
-    """A copy fit for server-side apply (no status, no server-set fields)."""
-    out = {k: v for k, v in obj.items() if k != "status"}
-    meta = dict(out.get("metadata") or {})
-    for k in ("uid", "resourceVersion", "creationTimestamp", "managedFields", "generation", "selfLink"):
-        meta.pop(k, None)
-    out["metadata"] = meta
-    return out
-
-
 def _wait_crds_established(applier: Applier, names: list[str], timeout: float = 60) -> None:
     if not names:
         return
@@ -213,11 +102,12 @@ def _wait_crds_established(applier: Applier, names: list[str], timeout: float = 
 
 def helm_objects(release: HelmRelease) -> list[dict[str, Any]]:
     """The objects of a release's rendered manifest, namespaced into the release namespace where unset."""
-    objs = []
-    for doc in yaml.safe_load_all(release.manifest or ""):
-        if not isinstance(doc, dict) or not doc.get("kind"):
-            continue
-        objs.append(doc)
+    where = f"Helm release {release.namespace}/{release.name}"
+    objs = [doc for doc in parse_documents(release.manifest or "", where) if isinstance(doc, dict) and doc.get("kind")]
+    for o in objs:
+        meta = o.setdefault("metadata", {})
+        if "namespace" not in meta and o.get("kind") not in _CLUSTER_SCOPED:
+            meta["namespace"] = release.namespace
     return objs
 
 
@@ -251,16 +141,12 @@ def helm_storage_object(release: HelmRelease) -> dict[str, Any]:
             "data": {"release": base64.b64encode(encoded.encode()).decode()}}
 
 
-def plan_objects(snapshot: Snapshot) -> list[tuple[dict[str, Any], str]]:
+def objects_to_apply(snapshot: Snapshot) -> list[tuple[dict[str, Any], str]]:
     """Every object to recreate with its source, de-duplicated by identity, in apply order."""
     seen: dict[tuple[str, str, str, str], tuple[dict[str, Any], str]] = {}
     entries: list[tuple[dict[str, Any], str]] = [(as_written(o, snapshot), "snapshot") for o in snapshot.objects]
     for rel in snapshot.helm_releases:
-        for o in helm_objects(rel):
-            meta = o.setdefault("metadata", {})
-            if "namespace" not in meta and o.get("kind") not in _CLUSTER_SCOPED:
-                meta["namespace"] = rel.namespace
-            entries.append((o, f"helm:{rel.namespace}/{rel.name}"))
+        entries += [(o, f"helm:{rel.namespace}/{rel.name}") for o in helm_objects(rel)]
     for obj, src in entries:
         seen.setdefault(key(obj), (obj, src))
     namespaces = {k[2] for k in seen if k[2]}
@@ -271,22 +157,13 @@ def plan_objects(snapshot: Snapshot) -> list[tuple[dict[str, Any], str]]:
     return sorted(seen.values(), key=lambda e: (apply_rank(e[0]), key(e[0])))
 
 
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-
-
 def as_written(obj: dict[str, Any], snapshot: Snapshot) -> dict[str, Any]:
     """A snapshot object the way production wrote it: the server lists objects at its preferred version, but
     manifests, charts and controllers may write another one (the kubectl last-applied annotation, else the
     version in managedFields, both kept by the snapshot), and that is what must keep working after the upgrade."""
-    meta = obj.get("metadata") or {}
-    last = (meta.get("annotations") or {}).get(LAST_APPLIED)
-    if last:
-        try:
-            manifest = json.loads(last)
-        except ValueError:
-            manifest = None
-        if isinstance(manifest, dict) and manifest.get("apiVersion") and manifest.get("kind") == obj.get("kind"):
-            return {**obj, "apiVersion": manifest["apiVersion"]}
+    manifest = last_applied(obj)
+    if manifest is not None and manifest.get("apiVersion") and manifest.get("kind") == obj.get("kind"):
+        return {**obj, "apiVersion": manifest["apiVersion"]}
     group, kind, ns, name = key(obj)
     versions = sorted({u.api_version for u in snapshot.api_usage
                        if u.kind == kind and (u.namespace or "") == ns and u.name == name
@@ -302,13 +179,13 @@ _CLUSTER_SCOPED = {
 }
 
 
-def recreate(api_client: Any, snapshot: Snapshot, *, knowledge: Any = None,
+def recreate(api_client: Any, snapshot: Snapshot, *, knowledge: Knowledge | None = None,
              progress: Progress | None = None) -> RecreateResult:
     """Apply the snapshot's objects and Helm records; objects the server cannot take become findings."""
     progress = progress or NullProgress()
     applier = Applier(api_client)
     result = RecreateResult()
-    planned = plan_objects(snapshot)
+    planned = objects_to_apply(snapshot)
     crds_pending: list[str] = []
     for i, (obj, source) in enumerate(planned, 1):
         if crds_pending and obj.get("kind") != "CustomResourceDefinition":
@@ -316,7 +193,7 @@ def recreate(api_client: Any, snapshot: Snapshot, *, knowledge: Any = None,
             _wait_crds_established(applier, crds_pending)
             crds_pending = []
         progress.update(f"{i}/{len(planned)} {obj['kind']} {(obj.get('metadata') or {}).get('name')}")
-        body = _for_apply(obj)
+        body = for_apply(obj)
         ok, err, warnings = applier.apply(body)
         applied: Applied
         if ok:
@@ -339,7 +216,7 @@ def recreate(api_client: Any, snapshot: Snapshot, *, knowledge: Any = None,
 
 def _apply_served_version(
     applier: Applier, obj: dict[str, Any], body: dict[str, Any], source: str, err: str,
-    result: RecreateResult, knowledge: Any,
+    result: RecreateResult, knowledge: Knowledge | None,
 ) -> Applied:
     """The object could not be applied as written: if its version is not served, apply the served one."""
     if applier.resource(obj["apiVersion"], obj["kind"]) is not None:
@@ -360,7 +237,3 @@ def _apply_served_version(
     return Applied(written=obj, applied_version=served if ok else None, source=source, error="" if ok else err2,
                    warnings=warnings)
 
-
-def objects_of_kind(result: RecreateResult, kinds: Iterable[str]) -> list[Applied]:
-    wanted = set(kinds)
-    return [a for a in result.ok if a.written.get("kind") in wanted]

@@ -1,15 +1,17 @@
-"""The rehearsal pipeline: provision at X, recreate, check, upgrade hop by hop, check again, report.
+"""The rehearsal pipeline: plan, prepare, provision at X, recreate, check, upgrade hop by hop, check again, report.
 
-Each stage is its own module; this one only sequences them, times each phase, and makes sure cleanup runs
-(kinder's ``force: true``, chainsaw's ``finally``) unless the user asked to keep the cluster.
+Each stage is its own module; this one only sequences them over one state object: an ordered list of small
+stages, one loop that times each phase, and a cleanup that always runs (kinder's ``force: true``, chainsaw's
+``finally``) unless the user asked to keep the cluster.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,25 +19,29 @@ from typing import Any
 from harness.binaries import ensure
 from harness.checks import CheckContext, CheckRun, builtin_checks, run_checks, scenario_checks
 from harness.errors import InfraError, RehearseError
+from harness.knowledge import Knowledge
 from harness.kube import api_client
+from harness.plan import plan
 from harness.progress import NullProgress, Progress
-from harness.providers.base import Cluster, ClusterOptions, NodeSpec, Provider
-from harness.recreate import RecreateResult, recreate
+from harness.providers.base import Cluster, Provider
+from harness.provision import PreparedVersions, cluster_options, prepare_versions
+from harness.recreate import recreate
 from harness.report.model import CheckOutcome, CheckResult, Finding, Phase, Report, classify, verdict_of
 from harness.scenario import CheckSpec
 from harness.snapshot.model import Snapshot
 from harness.upgrade import upgrade_hop
-from harness.versions import Version, catalogue
+from harness.versions import Version
 
 _HOST_TOOLS = ("helm",)  # helm lists the recreated releases (whatever the provider)
 
 
 @dataclass
 class RehearsalSpec:
-    """What to rehearse."""
+    """What to rehearse: ``hops`` are the versions to upgrade through, ending at ``target``."""
 
     source: Version
     target: Version
+    hops: list[Version]
     snapshot: Snapshot
     provider: Provider
     checks: list[CheckSpec] = field(default_factory=list)
@@ -45,8 +51,32 @@ class RehearsalSpec:
     keep: bool = False
     report_dir: Path = Path("rehearse-report")
     apiserver_args: list[str] = field(default_factory=list)
-    knowledge: Any = None
+    knowledge: Knowledge | None = None
     cluster_name: str = field(default_factory=lambda: f"rehearse-{uuid.uuid4().hex[:6]}")
+
+
+@dataclass
+class _State:
+    """What the stages hand forward: each reads what the stages before it left here."""
+
+    spec: RehearsalSpec
+    progress: Progress
+    report: Report
+    phase: Phase = field(init=False)  # the phase being recorded
+    cleanups: list[Callable[[], None]] = field(default_factory=list)  # run in reverse when the rehearsal ends
+    plan_findings: list[Finding] = field(default_factory=list)  # plan
+    versions: PreparedVersions = field(init=False)  # prepare: the exact versions that run
+    helm: Path = field(init=False)  # prepare
+    cluster: Cluster = field(init=False)  # provision
+    api: Any = None  # recreate: a client of the cluster
+    checks: list[Any] = field(default_factory=list)  # recreate: for what was recreated, and the scenario's
+    before: dict[str, CheckRun] = field(default_factory=dict)  # check-before
+    downtime: float = 0.0  # upgrade: seconds the API was down, over the hops so far
+    failure: str | None = None  # upgrade: why it stopped, None while every hop completes
+    after: dict[str, CheckRun] = field(default_factory=dict)  # check-after
+
+
+_Stage = Callable[[_State], None]
 
 
 class _Phases:
@@ -71,55 +101,162 @@ class _Phases:
             self.report.phases.append(ph)
 
 
-def node_specs(snapshot: Snapshot, limit: int = 20) -> list[NodeSpec]:
-    """Nodes to mirror: the snapshot's (or a default pair), up to ``limit``."""
-    nodes = snapshot.nodes[:limit] or []
-    if not nodes:
-        return [NodeSpec("control-plane-1", control_plane=True), NodeSpec("worker-1")]
-    specs = []
-    for i, n in enumerate(nodes, 1):
-        name = n.name or f"node-{i}"
-        capacity = n.capacity or {"cpu": "8", "memory": "32Gi", "pods": "110"}
-        specs.append(NodeSpec(name=name, labels=dict(n.labels), taints=list(n.taints), capacity=dict(capacity),
-                              control_plane=n.control_plane))
-    return specs
+def rehearse(spec: RehearsalSpec, progress: Progress | None = None) -> Report:
+    """Run the whole rehearsal and return its report (exceptions other than RehearseError propagate)."""
+    progress = progress or NullProgress()
+    report = Report(from_version=str(spec.source), to_version=str(spec.target), hops=[str(h) for h in spec.hops],
+                    provider=spec.provider.name, verdict="pass", name=spec.name, scenario=spec.scenario,
+                    started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    state = _State(spec, progress, report)
+    phases = _Phases(report, progress)
+    start = time.monotonic()
+    try:
+        for name, title, stage in _stages(state):
+            with phases.phase(name, title) as state.phase:
+                stage(state)
+        _assemble(state)
+    except RehearseError as e:
+        report.error = report.error or str(e)
+    finally:
+        report.seconds = round(time.monotonic() - start, 2)
+        for cleanup in reversed(state.cleanups):
+            cleanup()
+    report.verdict = verdict_of(report)
+    return report
 
 
-# Flags that describe the production machine (files, addresses, certificates, identity, network ranges) and
-# cannot be carried to a rehearsal cluster. Everything else -- feature gates, admission plugins, runtime
-# config, tuning -- is given to both versions, so a flag the target removed shows up as the upgrade's failure.
-_MACHINE_FLAGS = (
-    "--etcd-", "--bind-address", "--secure-port", "--advertise-address", "--tls-", "--client-ca-file",
-    "--service-account-", "--kubelet-", "--requestheader-", "--proxy-client-", "--oidc-", "--authentication-",
-    "--authorization-", "--audit-", "--encryption-provider-config", "--service-cluster-ip-range",
-    "--enable-aggregator-routing", "--kubeconfig", "--cluster-signing-", "--root-ca-file", "--cert-dir",
-    "--token-auth-file", "--cloud-", "--egress-selector-config-file", "--external-hostname",
-    "--admission-control-config-file", "--cluster-cidr", "--allocate-node-cidrs", "--leader-elect",
-    "--use-service-account-credentials", "--controllers", "--cluster-name", "--config",
-)
+def _stages(s: _State) -> Iterator[tuple[str, str, _Stage]]:
+    """The pipeline in order: each phase's name, its progress title and its stage. A generator, so that each
+    title (and whether a stage runs at all) reads the state the stages before it left."""
+    spec = s.spec
+    if spec.knowledge is not None:
+        yield ("plan", "planning from knowledge (removed APIs, flags, gates, charts, add-ons, skew)",
+               functools.partial(_plan, spec.knowledge))
+    yield "binaries", f"binaries for {spec.source} and {', '.join(map(str, spec.hops))}", _prepare
+    yield "provision", f"creating a {spec.provider.name} cluster at {s.versions.source}", _provision
+    yield "recreate", (f"recreating {len(spec.snapshot.objects)} objects and "
+                       f"{len(spec.snapshot.helm_releases)} Helm releases"), _recreate
+    yield "check-before", f"{len(s.checks)} checks before the upgrade", _check_before
+    for target in s.versions.hops:
+        yield f"upgrade {target}", f"upgrading {s.cluster.version} → {target}", functools.partial(_upgrade, target)
+        if s.failure is not None:
+            break
+    yield "check-after", f"{len(s.checks)} checks after the upgrade", _check_after
 
 
-def portable_flags(args: list[str]) -> tuple[list[str], list[str]]:
-    """Split production flags into those a rehearsal cluster can take and machine-specific ones."""
-    kept, dropped = [], []
-    for arg in args:
-        name, _, value = arg.partition("=")
-        if name.startswith(_MACHINE_FLAGS) or value.startswith("/"):
-            dropped.append(name)
+def _plan(knowledge: Knowledge, s: _State) -> None:
+    """Static findings from knowledge; those the rehearsal does not observe itself are added to its report."""
+    planned = plan(s.spec.source, s.spec.target, snapshot=s.spec.snapshot, manifest_paths=[], knowledge=knowledge,
+                   hops=s.spec.hops)
+    s.plan_findings = planned.findings
+    s.phase.details = {"findings": len(s.plan_findings)}
+
+
+def _prepare(s: _State) -> None:
+    """Host tools, then the source and every hop on the provider; the report names the patches that run."""
+    s.helm = ensure(s.spec.source, _HOST_TOOLS, progress=s.progress).path("helm")
+    s.versions = prepare_versions(s.spec.provider, s.spec.source, s.spec.hops)
+    report, used = s.report, s.versions.used
+    report.from_version, report.to_version = str(s.versions.source), str(s.versions.hops[-1])
+    report.hops = [str(h) for h in s.versions.hops]
+    report.versions_used = used
+    for asked, got in used.items():
+        if asked != got:
+            report.notes.append(f"Kubernetes {asked} {s.spec.provider.substitution_reason}; "
+                                f"the rehearsal ran {got} instead")
+    s.phase.details = {"versions": used}
+
+
+def _provision(s: _State) -> None:
+    """Create the cluster at the exact prepared source version, with the production flags it can take."""
+    options, dropped = cluster_options(s.spec.snapshot, s.spec.apiserver_args)
+    if dropped:
+        s.report.notes.append("machine-specific control-plane flags not carried to the rehearsal cluster: "
+                              + ", ".join(dropped))
+    s.cluster = s.spec.provider.create(s.spec.cluster_name, s.versions.source, options)
+    s.cleanups.append(functools.partial(_cleanup, s, s.cluster))
+    s.phase.details = {"cluster": s.cluster.name, "nodes": len(s.cluster.options.nodes)}
+
+
+def _recreate(s: _State) -> None:
+    """The snapshot's objects and Helm releases, at the source version; then the checks for what came back."""
+    s.api = api_client(s.cluster.kubeconfig)
+    recreated = recreate(s.api, s.spec.snapshot, knowledge=s.spec.knowledge, progress=s.progress)
+    s.phase.details = {"applied": len(recreated.ok), "failed": len(recreated.applied) - len(recreated.ok)}
+    s.report.findings += recreated.findings
+    s.checks = [*builtin_checks(recreated), *scenario_checks(s.spec.checks, s.spec.scenario_base)]
+
+
+def _check_before(s: _State) -> None:
+    """Every check on the cluster as recreated, at the source version."""
+    ctx = CheckContext(api_client=s.api, kubeconfig=s.cluster.kubeconfig, version=s.cluster.version,
+                       phase="before", simulated_pods=s.spec.provider.simulated_pods, helm=s.helm,
+                       knowledge=s.spec.knowledge)
+    s.before = run_checks(s.checks, ctx, s.progress)
+    s.phase.details = _counts(s.before)
+
+
+def _upgrade(target: Version, s: _State) -> None:
+    """One hop; a component that refuses to start fails the phase and stops the upgrade (not the rehearsal)."""
+    hop = upgrade_hop(s.spec.provider, s.cluster, target, s.progress, s.spec.knowledge)
+    s.downtime += hop.api_downtime_seconds
+    s.phase.details = {"control_plane_seconds": round(hop.control_plane_seconds, 2),
+                       "nodes_seconds": round(hop.nodes_seconds, 2),
+                       "api_downtime_seconds": round(hop.api_downtime_seconds, 2),
+                       "components": {c: round(sec, 2) for c, sec in hop.components}}
+    s.report.findings += hop.findings
+    if hop.failure:
+        s.phase.status, s.phase.message = "failed", hop.failure
+        s.failure = f"the upgrade to {target} failed: {hop.failure}"
+    if s.failure is not None or target == s.versions.hops[-1]:  # the upgrade is over: its downtime is known
+        s.report.api_downtime_seconds = round(s.downtime, 2)
+
+
+def _check_after(s: _State) -> None:
+    """The same checks after the last hop (each one failed, unrun, when the upgrade stopped)."""
+    last = s.versions.hops[-1]
+    ctx = CheckContext(api_client=api_client(s.cluster.kubeconfig), kubeconfig=s.cluster.kubeconfig,
+                       version=s.cluster.version if s.failure is None else last, phase="after",
+                       simulated_pods=s.spec.provider.simulated_pods, hop=f"{s.versions.source}→{last}", helm=s.helm,
+                       knowledge=s.spec.knowledge, upgrade_failed=s.failure)
+    s.after = run_checks(s.checks, ctx, s.progress)
+    s.phase.details = _counts(s.after)
+
+
+def _assemble(s: _State) -> None:
+    """The report's checks (before against after) and findings (deduplicated, plus what only the plan saw)."""
+    report = s.report
+    report.checks = _classify(s.checks, s.before, s.after)
+    before_findings = [f for r in s.before.values() for f in r.findings]
+    # After the upgrade, a check that already failed before says nothing new about the upgrade: its
+    # findings stay attributed to the state before (no hop), so they do not count as what broke.
+    already = {c.id for c in report.checks if c.classification == "already-broken"}
+    after_findings = [f for cid, r in s.after.items() if cid not in already for f in r.findings]
+    report.findings = _dedupe(report.findings + before_findings + after_findings)
+    report.findings += _unconfirmed(s.plan_findings, report.findings, report.versions_used)
+
+
+def _cleanup(s: _State, cluster: Cluster) -> None:
+    """Collect the logs, then delete the cluster (or keep it, and say how to delete it)."""
+    spec, report = s.spec, s.report
+    logs = spec.report_dir / "logs"
+    start = time.monotonic()
+    ph = Phase(name="cleanup", status="ok", seconds=0.0)
+    try:
+        s.progress.step("collecting logs" + ("" if spec.keep else f" and deleting {cluster.name}"))
+        with contextlib.suppress(OSError):
+            spec.provider.collect_logs(cluster, logs)
+        if spec.keep:
+            ph.message = f"kept cluster {cluster.name} (kubeconfig {cluster.kubeconfig})"
+            report.notes.append(ph.message + f"; delete it with `rehearse clusters delete {cluster.name}`")
         else:
-            kept.append(arg)
-    return kept, dropped
-
-
-def cluster_options(spec: RehearsalSpec) -> tuple[ClusterOptions, list[str]]:
-    """The cluster to create, and the production flags that could not be carried over."""
-    cp = spec.snapshot.control_plane
-    api, d1 = portable_flags([*cp.apiserver_args, *spec.apiserver_args])
-    cm, d2 = portable_flags(list(cp.controller_manager_args))
-    sched, d3 = portable_flags(list(cp.scheduler_args))
-    options = ClusterOptions(nodes=node_specs(spec.snapshot), apiserver_args=api, controller_manager_args=cm,
-                             scheduler_args=sched, feature_gates=dict(cp.feature_gates))
-    return options, sorted(set(d1 + d2 + d3))
+            spec.provider.delete(cluster)
+    except (RehearseError, OSError) as e:
+        ph.status, ph.message = "error", f"cleanup failed: {e}"
+        raise InfraError(ph.message) from e
+    finally:
+        ph.seconds = round(time.monotonic() - start, 2)
+        report.phases.append(ph)
 
 
 def _classify(checks: list[Any], before: dict[str, CheckRun], after: dict[str, CheckRun]) -> list[CheckResult]:
@@ -149,92 +286,6 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def rehearse(spec: RehearsalSpec, progress: Progress | None = None) -> Report:
-    """Run the whole rehearsal and return its report (exceptions other than RehearseError propagate)."""
-    progress = progress or NullProgress()
-    hops = catalogue().hops(spec.source, spec.target)
-    report = Report(from_version=str(spec.source), to_version=str(spec.target), hops=[str(h) for h in hops],
-                    provider=spec.provider.name, verdict="pass", name=spec.name, scenario=spec.scenario,
-                    started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    phases = _Phases(report, progress)
-    start = time.monotonic()
-    cluster: Cluster | None = None
-    plan_findings: list[Finding] = []
-    try:
-        if spec.knowledge is not None:
-            with phases.phase("plan", "planning from knowledge (removed APIs, flags, gates, charts, add-ons, "
-                                      "skew)") as ph:
-                from harness.plan import plan
-
-                planned = plan(spec.source, spec.target, snapshot=spec.snapshot, manifest_paths=[],
-                               knowledge=spec.knowledge)
-                plan_findings = planned.findings
-                ph.details = {"findings": len(plan_findings)}
-        with phases.phase("binaries", f"binaries for {spec.source} and {', '.join(map(str, hops))}") as ph:
-            tools = ensure(spec.source, _HOST_TOOLS, progress=progress)
-            ran_source = spec.provider.prepare(spec.source)
-            used = {str(spec.source): str(ran_source)}
-            ran: list[Version] = []
-            for v in hops:
-                ran.append(spec.provider.prepare(v))
-                used[str(v)] = str(ran[-1])
-            # Reports name the patches that actually ran; versions_used maps what was asked to what ran.
-            hops = ran
-            report.from_version, report.to_version = str(ran_source), str(hops[-1])
-            report.hops = [str(h) for h in hops]
-            report.versions_used = used
-            for asked, got in used.items():
-                if asked != got:
-                    why = ("cannot be built here" if spec.provider.name == "local"
-                           else f"has no {spec.provider.name} node image")
-                    report.notes.append(f"Kubernetes {asked} {why}; the rehearsal ran {got} instead")
-            ph.details = {"versions": used}
-        with phases.phase("provision", f"creating a {spec.provider.name} cluster at {ran_source}") as ph:
-            options, dropped = cluster_options(spec)
-            if dropped:
-                report.notes.append("machine-specific control-plane flags not carried to the rehearsal cluster: "
-                                    + ", ".join(dropped))
-            cluster = spec.provider.create(spec.cluster_name, spec.source, options)
-            ph.details = {"cluster": cluster.name, "nodes": len(cluster.options.nodes)}
-        api = api_client(cluster.kubeconfig)
-        with phases.phase("recreate", f"recreating {len(spec.snapshot.objects)} objects and "
-                                      f"{len(spec.snapshot.helm_releases)} Helm releases") as ph:
-            recreated = recreate(api, spec.snapshot, knowledge=spec.knowledge, progress=progress)
-            ph.details = {"applied": len(recreated.ok), "failed": len(recreated.applied) - len(recreated.ok)}
-        report.findings += recreated.findings
-        checks = [*builtin_checks(recreated), *scenario_checks(spec.checks, spec.scenario_base)]
-        ctx = CheckContext(api_client=api, kubeconfig=cluster.kubeconfig, version=cluster.version, phase="before",
-                           simulated_pods=spec.provider.name == "local", helm=tools.path("helm"),
-                           knowledge=spec.knowledge)
-        with phases.phase("check-before", f"{len(checks)} checks before the upgrade") as ph:
-            before = run_checks(checks, ctx, progress)
-            ph.details = _counts(before)
-        failure = _upgrade(spec, cluster, hops, phases, report, progress)
-        after_ctx = CheckContext(api_client=api_client(cluster.kubeconfig), kubeconfig=cluster.kubeconfig,
-                                 version=cluster.version if failure is None else hops[-1], phase="after",
-                                 simulated_pods=ctx.simulated_pods, hop=f"{ran_source}→{hops[-1]}",
-                                 helm=ctx.helm, knowledge=spec.knowledge, upgrade_failed=failure)
-        with phases.phase("check-after", f"{len(checks)} checks after the upgrade") as ph:
-            after = run_checks(checks, after_ctx, progress)
-            ph.details = _counts(after)
-        report.checks = _classify(checks, before, after)
-        before_findings = [f for r in before.values() for f in r.findings]
-        # After the upgrade, a check that already failed before says nothing new about the upgrade: its
-        # findings stay attributed to the state before (no hop), so they do not count as what broke.
-        already = {c.id for c in report.checks if c.classification == "already-broken"}
-        after_findings = [f for cid, r in after.items() if cid not in already for f in r.findings]
-        report.findings = _dedupe(report.findings + before_findings + after_findings)
-        report.findings += _unconfirmed(plan_findings, report.findings, report.versions_used)
-    except RehearseError as e:
-        report.error = report.error or str(e)
-    finally:
-        report.seconds = round(time.monotonic() - start, 2)
-        if cluster is not None:
-            _cleanup(spec, cluster, report, progress)
-    report.verdict = verdict_of(report)
-    return report
-
-
 def _unconfirmed(planned: list[Finding], observed: list[Finding], used: dict[str, str]) -> list[Finding]:
     """Plan findings about objects the rehearsal itself did not report (e.g. kubelet skew), with their hop
     relabelled to the patches that actually ran."""
@@ -257,46 +308,4 @@ def _counts(runs: dict[str, CheckRun]) -> dict[str, int]:
     return out
 
 
-def _upgrade(spec: RehearsalSpec, cluster: Cluster, hops: list[Version], phases: _Phases, report: Report,
-             progress: Progress) -> str | None:
-    """Upgrade hop by hop; returns why the upgrade stopped, or None when every hop completed."""
-    downtime = 0.0
-    for target in hops:
-        with phases.phase(f"upgrade {target}", f"upgrading {cluster.version} → {target}") as ph:
-            hop = upgrade_hop(spec.provider, cluster, target, progress, spec.knowledge)
-            downtime += hop.api_downtime_seconds
-            ph.details = {"control_plane_seconds": round(hop.control_plane_seconds, 2),
-                          "nodes_seconds": round(hop.nodes_seconds, 2),
-                          "api_downtime_seconds": round(hop.api_downtime_seconds, 2),
-                          "components": {c: round(s, 2) for c, s in hop.components}}
-            report.findings += hop.findings
-            if hop.failure:
-                ph.status, ph.message = "failed", hop.failure
-                report.api_downtime_seconds = round(downtime, 2)
-                return f"the upgrade to {target} failed: {hop.failure}"
-    report.api_downtime_seconds = round(downtime, 2)
-    return None
-
-
-def _cleanup(spec: RehearsalSpec, cluster: Cluster, report: Report, progress: Progress) -> None:
-    logs = spec.report_dir / "logs"
-    start = time.monotonic()
-    ph = Phase(name="cleanup", status="ok", seconds=0.0)
-    try:
-        progress.step("collecting logs" + ("" if spec.keep else f" and deleting {cluster.name}"))
-        with contextlib.suppress(OSError):
-            spec.provider.collect_logs(cluster, logs)
-        if spec.keep:
-            ph.message = f"kept cluster {cluster.name} (kubeconfig {cluster.kubeconfig})"
-            report.notes.append(ph.message + f"; delete it with `rehearse clusters delete {cluster.name}`")
-        else:
-            spec.provider.delete(cluster)
-    except (RehearseError, OSError) as e:
-        ph.status, ph.message = "error", f"cleanup failed: {e}"
-        raise InfraError(ph.message) from e
-    finally:
-        ph.seconds = round(time.monotonic() - start, 2)
-        report.phases.append(ph)
-
-
-__all__ = ["RecreateResult", "RehearsalSpec", "rehearse"]
+__all__ = ["RehearsalSpec", "rehearse"]

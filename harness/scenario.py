@@ -14,9 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.errors import InputError
+from harness.manifests import find_manifests, list_items, read_documents
 from harness.snapshot.model import ControlPlane, HelmRelease, NodeInfo, Snapshot
 
 SCHEMA = "rehearse/scenario/v1"
@@ -105,32 +104,18 @@ class _Reader:
 
 
 def _read_yaml_docs(path: Path) -> list[Any]:
-    try:
-        return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{path}:{line}: not valid YAML ({getattr(e, 'problem', e)})") from e
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror})") from e
-
-
-def manifest_files(path: Path) -> list[Path]:
-    """YAML files of a manifest path: the file itself, or every *.yaml/*.yml below a directory, sorted."""
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-    if path.is_file():
-        return [path]
-    raise InputError(f"manifest path {path} does not exist")
+    """The non-empty YAML documents of a file."""
+    return [d for d in read_documents(path) if d is not None]
 
 
 def load_manifests(path: Path) -> list[dict[str, Any]]:
-    """Every Kubernetes object in the YAML files under ``path`` (``List`` kinds flattened)."""
+    """Every Kubernetes object in the YAML files under ``path`` (read by :mod:`harness.manifests`' rule, ``List``
+    kinds flattened); each needs an apiVersion, a kind and a name."""
     objects: list[dict[str, Any]] = []
-    for f in manifest_files(path):
+    for f in find_manifests(path).files:
         for i, doc in enumerate(_read_yaml_docs(f)):
-            items = doc.get("items", []) if isinstance(doc, dict) and doc.get("kind", "").endswith("List") else [doc]
-            for obj in items:
+            items = list_items(doc) if isinstance(doc, dict) else None
+            for obj in [doc] if items is None else items:
                 if not isinstance(obj, dict) or not obj.get("apiVersion") or not obj.get("kind"):
                     raise InputError(f"{f}: document {i + 1}: not a Kubernetes object (apiVersion and kind needed)")
                 if not (obj.get("metadata") or {}).get("name"):
@@ -206,7 +191,7 @@ def _nodes(r: _Reader, raw: Any) -> list[NodeInfo]:
 def load_scenario(name_or_path: str) -> Scenario:
     """Load and validate a scenario; every problem raises InputError naming file, field and problem."""
     from harness import snapshot as snapshot_io
-    from harness.snapshot._addons import WORKLOAD_KINDS, identify
+    from harness.snapshot.addons import WORKLOAD_KINDS, identify
 
     path = find(name_or_path)
     r = _Reader(path)

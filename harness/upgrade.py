@@ -6,19 +6,15 @@ upgrade broke. Its own error line becomes the finding's cause (a removed flag or
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
+from harness.knowledge import Knowledge
+from harness.knowledge.refusals import UNKNOWN_FLAG, UNRECOGNIZED_GATE
 from harness.progress import NullProgress, Progress
-from harness.providers.base import Cluster, Provider
-from harness.providers.local import UpgradeFailed
+from harness.providers.base import Cluster, Provider, UpgradeFailed
 from harness.report.model import Finding, ObjectRef
 from harness.versions import Version
-
-_GATE_RE = re.compile(r"unrecognized feature gate:\s*([A-Za-z0-9]+)")
-_FLAG_RE = re.compile(r"unknown flag:\s*(--?[A-Za-z0-9-]+)")
 
 
 @dataclass
@@ -40,10 +36,10 @@ class HopResult:
         return f"{self.source}→{self.target}"
 
 
-def finding_for_failure(e: UpgradeFailed, source: Version, knowledge: Any = None) -> Finding:
+def finding_for_failure(e: UpgradeFailed, source: Version, knowledge: Knowledge | None = None) -> Finding:
     """Turn a component's refusal to start into a finding with the object, the cause and the fix."""
     hop = f"{source}→{e.version}"
-    gate = _GATE_RE.search(e.cause)
+    gate = UNRECOGNIZED_GATE.search(e.cause)
     if gate:
         name = gate.group(1)
         known = knowledge.removed_gate(e.component, name) if knowledge is not None else None
@@ -56,7 +52,7 @@ def finding_for_failure(e: UpgradeFailed, source: Version, knowledge: Any = None
                 f"upgrade; in {e.version.minor_key} the gate no longer exists (it graduated to GA and was locked "
                 "on, or was dropped)",
             hop=hop)
-    flag = _FLAG_RE.search(e.cause)
+    flag = UNKNOWN_FLAG.search(e.cause)
     if flag:
         return Finding(
             severity="blocker", kind="removed-flag",
@@ -72,7 +68,7 @@ def finding_for_failure(e: UpgradeFailed, source: Version, knowledge: Any = None
 
 
 def upgrade_hop(provider: Provider, cluster: Cluster, target: Version, progress: Progress | None = None,
-                knowledge: Any = None) -> HopResult:
+                knowledge: Knowledge | None = None) -> HopResult:
     """Upgrade the control plane to ``target``, then every node; a refusal becomes ``failure`` + a finding."""
     progress = progress or NullProgress()
     result = HopResult(source=cluster.version, target=target)
@@ -95,9 +91,7 @@ def upgrade_hop(provider: Provider, cluster: Cluster, target: Version, progress:
     except UpgradeFailed as e:
         result.failure = str(e)
         result.findings.append(finding_for_failure(e, result.source, knowledge))
-    take = getattr(provider, "take_findings", None)  # e.g. kind: a drain blocked by a PDB
-    if take is not None:
-        result.findings += take(cluster)
+    result.findings += provider.take_findings(cluster)  # e.g. kind: a drain blocked by a PDB
     result.nodes_seconds = time.monotonic() - t0
     result.seconds = time.monotonic() - start
     return result

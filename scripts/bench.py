@@ -21,8 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.binaries import build_records, ensure  # noqa: E402
-from harness.binaries._cache import link  # noqa: E402
+from harness.binaries import build_records, ensure, link  # noqa: E402
 from harness.providers.base import ClusterOptions, NodeSpec  # noqa: E402
 from harness.providers.local import LocalProvider  # noqa: E402
 from harness.versions import catalogue  # noqa: E402

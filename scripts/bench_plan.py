@@ -31,8 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from harness.knowledge import RemovedApi, packaged_knowledge  # noqa: E402
-from harness.knowledge.generate import with_generated  # noqa: E402
+from harness.knowledge import RemovedApi, packaged_knowledge, with_generated  # noqa: E402
 from harness.plan import plan  # noqa: E402
 from harness.versions import catalogue  # noqa: E402
 

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.binaries import ensure
+from harness.binaries.bare import BareControlPlane, bare_control_plane
 from harness.kube import api_client
-from harness.providers._bare import BareControlPlane, bare_control_plane
-from harness.snapshot import _collect, dump, loads, take_snapshot
+from harness.snapshot import _collect, _reader, dump, loads, take_snapshot
 from harness.versions import catalogue
 
 TARGET_SECONDS = 10.0
@@ -120,7 +120,7 @@ def populate(cp: BareControlPlane, count: int) -> float:
 def floor(cp: BareControlPlane) -> tuple[float, int]:
     """Plain list calls, one per resource type the snapshot reads, sequential: (seconds, objects listed)."""
     api = api_client(cp.kubeconfig())
-    reader = _collect.Reader(api)
+    reader = _reader.Reader(api)
     try:
         started = time.monotonic()
         groups = reader.get("/apis").get("groups") or []

@@ -25,7 +25,8 @@ import yaml  # noqa: E402
 
 from harness.binaries import ensure  # noqa: E402
 from harness.errors import RehearseError  # noqa: E402
-from harness.knowledge.generate import BINARIES, Discovery, derive, generated_dir, render_document  # noqa: E402
+from harness.knowledge.derive import BINARIES, Discovery, derive, render_document  # noqa: E402
+from harness.knowledge.generated import generated_dir  # noqa: E402
 from harness.versions import Version, catalogue  # noqa: E402
 
 

@@ -57,10 +57,6 @@ class BinarySet:
     def path(self, name: str) -> Path:
         return self.directory / name
 
-    @property
-    def tool_versions(self) -> dict[str, str]:
-        return {tool: str(spec["version"]) for tool, spec in _sources()["tools"].items()}
-
 
 def _arch() -> str:
     machine = platform.machine().lower()
@@ -299,4 +295,11 @@ def clear(cache_dir: Path | None = None) -> None:
     shutil.rmtree(cache_dir or _cache.cache_root(), ignore_errors=True)
 
 
+def tool_version(tool: str) -> str:
+    """The release of ``tool`` (etcd, kwok, kind, helm) pinned in ``harness/data/sources.yaml`` (``0.25.0``)."""
+    return str(_sources()["tools"][tool]["version"])
+
+
 cache_root = _cache.cache_root
+link = _cache.link
+locked = _cache.locked

@@ -6,6 +6,6 @@ Public surface: :class:`Check`, :class:`CheckContext`, :class:`CheckRun`, :func:
 
 from harness.checks._base import Check, CheckContext, CheckRun, poll, run_checks
 from harness.checks.builtin import builtin_checks
-from harness.checks.scenario import scenario_checks
+from harness.checks.declared import scenario_checks
 
 __all__ = ["Check", "CheckContext", "CheckRun", "builtin_checks", "poll", "run_checks", "scenario_checks"]

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.apply import Applier
+from harness.knowledge import Knowledge
 from harness.progress import NullProgress, Progress
 from harness.report.model import Finding, Outcome
 from harness.versions import Version
@@ -36,17 +38,15 @@ class CheckContext:
     simulated_pods: bool  # local provider: no container really runs
     hop: str | None = None  # "1.27.16→1.28.15" after an upgrade
     helm: Path | None = None
-    knowledge: Any = None
+    knowledge: Knowledge | None = None
     upgrade_failed: str | None = None  # set when the upgrade did not complete
 
     _local: threading.local = field(default_factory=threading.local)
 
-    def applier(self) -> Any:
+    def applier(self) -> Applier:
         """One Applier (one discovery of the cluster's APIs) per worker thread of this phase: the client's
         lazy discovery is not safe to share between threads."""
-        from harness.recreate import Applier
-
-        applier = getattr(self._local, "applier", None)
+        applier: Applier | None = getattr(self._local, "applier", None)
         if applier is None:
             applier = self._local.applier = Applier(self.api_client)
         return applier
@@ -71,6 +71,12 @@ def poll(fn: Callable[[], tuple[bool, str]], timeout: float, interval: float = 0
         time.sleep(interval)
         ok, msg = fn()
     return ok, msg
+
+
+def polled(fn: Callable[[], tuple[bool, str]], timeout: float) -> CheckRun:
+    """The check that :func:`poll` passes when ``fn`` holds in time, and fails otherwise, with its last answer."""
+    ok, msg = poll(fn, timeout)
+    return CheckRun("pass" if ok else "fail", msg)
 
 
 def _run_one(check: Check, ctx: CheckContext) -> CheckRun:

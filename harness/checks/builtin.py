@@ -6,16 +6,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.checks._base import CheckContext, CheckRun, poll
+from harness.apply import for_apply
+from harness.checks._base import CheckContext, CheckRun, poll, polled
 from harness.kube import raw_get
 from harness.recreate import RecreateResult, ref
 from harness.report.model import Finding, ObjectRef
+from harness.snapshot.addons import WORKLOAD_KINDS
 from harness.snapshot.model import HelmRelease
-
-WORKLOAD_KINDS = ("Deployment", "DaemonSet", "StatefulSet", "CronJob", "Job")
 
 
 def _scope(obj: dict[str, Any]) -> str:
@@ -27,58 +28,47 @@ def _name(obj: dict[str, Any]) -> str:
 
 
 @dataclass
-class ApiHealthy:
+class ClusterCheck:
+    """A check of the whole cluster: ``probe`` polled until it holds or ``timeout`` passes."""
+
+    id: str
+    name: str
+    timeout: float
+    probe: Callable[[CheckContext], tuple[bool, str]]
+
+    def run(self, ctx: CheckContext) -> CheckRun:
+        return polled(lambda: self.probe(ctx), self.timeout)
+
+
+def _api_healthy(ctx: CheckContext) -> tuple[bool, str]:
     """kube-apiserver answers /readyz and reports the expected version."""
-
-    id: str = "api-healthy"
-    name: str = "API server healthy at the expected version"
-    timeout: float = 30.0
-
-    def run(self, ctx: CheckContext) -> CheckRun:
-        def probe() -> tuple[bool, str]:
-            try:
-                status, body = raw_get(ctx.api_client, "/readyz")
-                version = json.loads(raw_get(ctx.api_client, "/version")[1])["gitVersion"]
-            except Exception as e:
-                return False, f"API not answering: {e}"
-            if status != 200 or body.strip() != "ok":
-                return False, f"/readyz: {body.strip()[:200]}"
-            if version != ctx.version.tag:
-                return False, f"/version is {version}, expected {ctx.version.tag}"
-            return True, f"ready, {version}"
-
-        ok, msg = poll(probe, self.timeout)
-        return CheckRun("pass" if ok else "fail", msg)
+    try:
+        status, body = raw_get(ctx.api_client, "/readyz")
+        version = json.loads(raw_get(ctx.api_client, "/version")[1])["gitVersion"]
+    except Exception as e:
+        return False, f"API not answering: {e}"
+    if status != 200 or body.strip() != "ok":
+        return False, f"/readyz: {body.strip()[:200]}"
+    if version != ctx.version.tag:
+        return False, f"/version is {version}, expected {ctx.version.tag}"
+    return True, f"ready, {version}"
 
 
-@dataclass
-class NodesReady:
+def _nodes_ready(ctx: CheckContext) -> tuple[bool, str]:
     """Every node Ready, its kubelet at the expected version."""
+    from kubernetes import client
 
-    id: str = "nodes-ready"
-    name: str = "every node Ready at the expected kubelet version"
-    timeout: float = 60.0
-
-    def run(self, ctx: CheckContext) -> CheckRun:
-        from kubernetes import client
-
-        core = client.CoreV1Api(ctx.api_client)
-
-        def probe() -> tuple[bool, str]:
-            bad = []
-            nodes: list[Any] = core.list_node().items
-            for n in nodes:
-                ready = any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
-                kubelet = n.status.node_info.kubelet_version
-                if not ready or kubelet != ctx.version.tag:
-                    bad.append(f"{n.metadata.name} ({'Ready' if ready else 'NotReady'}, kubelet {kubelet})")
-            if not nodes:
-                return False, "no nodes"
-            return (not bad), (f"{len(nodes)} nodes Ready at {ctx.version.tag}" if not bad
-                               else "not ready at " + ctx.version.tag + ": " + ", ".join(bad))
-
-        ok, msg = poll(probe, self.timeout)
-        return CheckRun("pass" if ok else "fail", msg)
+    bad = []
+    nodes: list[Any] = client.CoreV1Api(ctx.api_client).list_node().items
+    for n in nodes:
+        ready = any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
+        kubelet = n.status.node_info.kubelet_version
+        if not ready or kubelet != ctx.version.tag:
+            bad.append(f"{n.metadata.name} ({'Ready' if ready else 'NotReady'}, kubelet {kubelet})")
+    if not nodes:
+        return False, "no nodes"
+    return (not bad), (f"{len(nodes)} nodes Ready at {ctx.version.tag}" if not bad
+                       else "not ready at " + ctx.version.tag + ": " + ", ".join(bad))
 
 
 @dataclass
@@ -127,8 +117,7 @@ class WorkloadAvailable:
                 return not spec.get("suspend", False), "scheduled" if not spec.get("suspend") else "suspended"
             return True, "exists"
 
-        ok, msg = poll(probe, self.timeout)
-        return CheckRun("pass" if ok else "fail", msg)
+        return polled(probe, self.timeout)
 
 
 @dataclass
@@ -162,8 +151,7 @@ class CrdServed:
                 return False, f"stored versions no longer served: {', '.join(missing)}"
             return True, f"served: {', '.join(sorted(served))}; stored: {', '.join(stored)}"
 
-        ok, msg = poll(probe, self.timeout)
-        return CheckRun("pass" if ok else "fail", msg)
+        return polled(probe, self.timeout)
 
 
 @dataclass
@@ -225,10 +213,8 @@ class Reapply:
         self.name = f"{w['kind']} {_scope(w)}/{_name(w)} re-applies as {w['apiVersion']}"
 
     def run(self, ctx: CheckContext) -> CheckRun:
-        from harness.recreate import _for_apply
-
         applier = ctx.applier()
-        ok, err, warnings = applier.apply(_for_apply(self.written), dry_run=True)
+        ok, err, warnings = applier.apply(for_apply(self.written), dry_run=True)
         findings = [
             Finding(severity="warning", kind="deprecation", object=ref(self.written), cause=w,
                     fix=_fix(ctx, self.written) or "move to the version the warning names", hop=ctx.hop, check=self.id)
@@ -252,12 +238,8 @@ class Reapply:
 
 
 def _fix(ctx: CheckContext, obj: dict[str, Any]) -> str:
-    if ctx.knowledge is None:
-        return ""
-    try:
-        return str(ctx.knowledge.fix_for(obj["apiVersion"], obj["kind"]))
-    except (KeyError, AttributeError, LookupError):
-        return ""
+    """The knowledge's fix for an object of a removed API ("" without knowledge, or for an API still served)."""
+    return ctx.knowledge.fix_for(obj["apiVersion"], obj["kind"]) if ctx.knowledge is not None else ""
 
 
 @dataclass
@@ -326,7 +308,10 @@ class HelmListed:
 
 def builtin_checks(recreated: RecreateResult) -> list[Any]:
     """The built-in checks for what was recreated."""
-    checks: list[Any] = [ApiHealthy(), NodesReady()]
+    checks: list[Any] = [
+        ClusterCheck("api-healthy", "API server healthy at the expected version", 30.0, _api_healthy),
+        ClusterCheck("nodes-ready", "every node Ready at the expected kubelet version", 60.0, _nodes_ready),
+    ]
     for a in recreated.ok:
         kind = a.written.get("kind")
         if kind in WORKLOAD_KINDS:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from harness.errors import NotImplementedYet
-
 SubParsers = Any  # argparse's _SubParsersAction is private
 
 
@@ -19,6 +17,3 @@ def new_parser(subs: SubParsers, name: str, help_text: str, description: str, ex
     )
     return parser
 
-
-def not_implemented(what: str) -> NotImplementedYet:
-    return NotImplementedYet(f"'rehearse {what}' is not implemented yet")

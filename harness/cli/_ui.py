@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from types import TracebackType
 
@@ -89,6 +88,3 @@ class UI:
             self._status.stop()
             self._status = None
 
-
-def is_ci() -> bool:
-    return bool(os.environ.get("CI")) or not sys.stderr.isatty()

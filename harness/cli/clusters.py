@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
 
 from harness.cli._common import SubParsers, new_parser
 from harness.cli._ui import UI
@@ -35,10 +34,9 @@ def _age(created: float) -> str:
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
-    from harness.providers.kind import KindProvider
-    from harness.providers.local import LocalProvider
+    from harness.providers import every
 
-    providers: dict[str, Any] = {"local": LocalProvider(progress=ui), "kind": KindProvider(progress=ui)}
+    providers = every(ui)
     found = [c for p in providers.values() for c in p.list()]
     if args.action == "list":
         if not found:

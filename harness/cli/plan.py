@@ -39,8 +39,7 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
-    from harness.knowledge import load_knowledge
-    from harness.knowledge.generate import with_generated
+    from harness.knowledge import load_knowledge, with_generated
     from harness.plan import plan
     from harness.report.console import render
     from harness.versions import catalogue

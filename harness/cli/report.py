@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from harness.cli._common import SubParsers, new_parser
 from harness.cli._ui import UI
-from harness.report.merge import EXIT_ORDER_NOTE as _EXIT_NOTE
+
+if TYPE_CHECKING:
+    from harness.report.model import Fleet, Verdict
+
+_EXIT_CODES: dict[Verdict, int] = {"pass": 0, "broke": 1, "error": 3}
+_EXIT_NOTE = "exit code: 1 if any cluster broke, else 3 if any errored (no readable report), else 0"
 
 
 def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.ArgumentParser:
@@ -37,9 +43,15 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
     return parser
 
 
+def exit_code(fleet: Fleet) -> int:
+    """1 if any cluster broke, else 3 if any errored, else 0."""
+    return _EXIT_CODES[fleet.verdict]
+
+
 def run(args: argparse.Namespace, ui: UI) -> int:
     from harness.report.console import render_fleet
-    from harness.report.merge import exit_code, merge, write_fleet
+    from harness.report.merge import merge
+    from harness.report.write import write_fleet
 
     fleet = merge(args.inputs, output=args.output)
     for note in fleet.notes:

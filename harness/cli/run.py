@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from harness.cli._common import SubParsers, new_parser
 from harness.cli._ui import UI
-from harness.errors import InfraError, InputError
+from harness.errors import InputError
 
 
 def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.ArgumentParser:
@@ -49,38 +48,10 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
     return parser
 
 
-def _provider(args: argparse.Namespace, ui: UI, versions: list[Any]) -> Any:
-    from harness.providers.kind import KindProvider, NoKindImage, select_images
-    from harness.providers.local import LocalProvider
-
-    if args.provider == "local":
-        return LocalProvider(progress=ui)
-    if args.provider == "kind":
-        select_images(versions)  # no kind release with images for every version: an input error, before anything
-    kind = KindProvider(progress=ui, versions=versions, preload=list(args.load_image), node_count=args.nodes)
-    if args.provider == "kind":
-        ok, why = kind.available()
-        if not ok:
-            raise InfraError(f"the kind provider cannot run here: {why}")
-        return kind
-    # auto: kind when it can run at once; never an implicit multi-gigabyte pull (--provider kind pulls).
-    try:
-        select_images(versions)
-        ok, why = kind.available()
-        if ok:
-            missing = kind.missing_images()
-            if not missing:
-                return kind
-            why = (f"node image{'s' if len(missing) > 1 else ''} {', '.join(missing)} not in the Docker engine "
-                   "(pull them, or pass --provider kind to pull them)")
-    except NoKindImage as e:
-        why = str(e)
-    ui.info(f"provider auto: local, not kind: {why}")
-    return LocalProvider(progress=ui)
-
-
 def run(args: argparse.Namespace, ui: UI) -> int:
     from harness import snapshot as snapshot_io
+    from harness.knowledge import load_knowledge
+    from harness.providers import choose
     from harness.rehearsal import RehearsalSpec, rehearse
     from harness.report import write_reports
     from harness.report.console import render
@@ -89,9 +60,9 @@ def run(args: argparse.Namespace, ui: UI) -> int:
 
     cat = catalogue()
     # Versions given on the command line are checked before anything else is read.
-    explicit = [cat.resolve(v, what=w) for v, w in ((args.from_version, "--from"), (args.to_version, "--to")) if v]
-    if len(explicit) == 2:
-        cat.hops(explicit[0], explicit[1])
+    source = cat.resolve(args.from_version, what="--from") if args.from_version else None
+    target = cat.resolve(args.to_version, what="--to") if args.to_version else None
+    hops = cat.hops(source, target) if source is not None and target is not None else None  # checks direction
     scenario = None
     if args.snapshot:
         snap = snapshot_io.load(Path(args.snapshot))
@@ -102,11 +73,15 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     to_text = args.to_version or (scenario.to_version if scenario else None)
     if not from_text or not to_text:
         raise InputError("--from and --to are required with --snapshot")
-    source, target = cat.resolve(from_text, what="--from"), cat.resolve(to_text, what="--to")
-    hops = cat.hops(source, target)  # validates direction before anything starts
-    knowledge = _knowledge(args.knowledge)
+    source = source or cat.resolve(from_text, what="--from")
+    target = target or cat.resolve(to_text, what="--to")
+    hops = hops or cat.hops(source, target)
+    knowledge = load_knowledge([Path(d) for d in args.knowledge])
+    provider, why = choose(args.provider, [source, *hops], ui, preload=list(args.load_image), node_count=args.nodes)
+    if why is not None:
+        ui.info(f"provider auto: local, not kind: {why}")
     spec = RehearsalSpec(
-        source=source, target=target, snapshot=snap, provider=_provider(args, ui, [source, *hops]),
+        source=source, target=target, hops=hops, snapshot=snap, provider=provider,
         checks=scenario.checks if scenario else [], scenario=scenario.name if scenario else None,
         scenario_base=scenario.path.parent if scenario else None, name=args.name, keep=args.keep,
         report_dir=Path(args.report_dir), apiserver_args=list(args.apiserver_arg), knowledge=knowledge,
@@ -124,9 +99,3 @@ def run(args: argparse.Namespace, ui: UI) -> int:
 
 def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
-
-
-def _knowledge(dirs: list[str]) -> Any:
-    from harness.knowledge import load_knowledge
-
-    return load_knowledge([Path(d) for d in dirs])

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.cli._common import SubParsers, new_parser
 from harness.cli._ui import UI
 from harness.errors import InputError
+from harness.files import write_atomic
 
 if TYPE_CHECKING:
     from harness.snapshot.model import Snapshot
@@ -51,22 +50,9 @@ def _check_writable(path: Path) -> None:
 def _write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        write_atomic(path, text, mode=0o600)
     except OSError as e:
         raise InputError(f"-o {path}: cannot write: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise InputError(f"-o {path}: cannot write: {e.strerror or e}") from None
-        raise
 
 
 def _summary(snapshot: Snapshot) -> str:

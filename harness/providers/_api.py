@@ -1,7 +1,8 @@
-"""Reaching a rehearsal cluster's apiserver directly (admin client certificate) and measuring API downtime.
+"""Reaching a rehearsal cluster's API: its apiserver directly (admin client certificate) to measure downtime,
+and its nodes through the Kubernetes client.
 
 Both providers poll ``/readyz`` while they replace the control plane; the report carries the seconds it did not
-answer ready.
+answer ready. Both wait for their nodes to be Ready at a kubelet version after creating and upgrading them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import InfraError
+from harness.kube import api_client
+from harness.progress import Progress
+from harness.providers.base import Cluster
+from harness.versions import Version
 
 
 @dataclass
@@ -68,3 +77,35 @@ class DowntimeMonitor:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def core_api(cluster: Cluster) -> Any:
+    """The Kubernetes core/v1 client of ``cluster``."""
+    from kubernetes import client
+
+    return client.CoreV1Api(api_client(cluster.kubeconfig))
+
+
+def wait_nodes_ready(cluster: Cluster, version: Version, progress: Progress, *, names: Sequence[str] | None = None,
+                     timeout: float, interval: float) -> None:
+    """Every node (or those named) Ready and reporting kubelet ``version``; the API may drop out meanwhile."""
+    core = core_api(cluster)
+    deadline = time.monotonic() + timeout
+    pending: list[str] = []
+    while time.monotonic() < deadline:
+        try:
+            items = core.list_node().items
+        except Exception:  # the apiserver restarting: ask again
+            time.sleep(interval)
+            continue
+        watched = [n for n in items if names is None or n.metadata.name in names]
+        missing = sorted(set(names or ()) - {n.metadata.name for n in watched})
+        pending = [n.metadata.name for n in watched
+                   if n.status.node_info.kubelet_version != version.tag
+                   or not any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])] + missing
+        if not pending and (watched or names is not None):
+            return
+        total = len(watched) + len(missing)
+        progress.update(f"{total - len(pending)}/{total} nodes Ready at {version.tag}")
+        time.sleep(interval)
+    raise InfraError(f"nodes not Ready at {version.tag} after {timeout:.0f}s: {', '.join(pending) or 'none'}")

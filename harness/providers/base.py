@@ -1,4 +1,5 @@
-"""The provider interface: one small protocol, one module per provider (kind's shape).
+"""The provider interface (kind's shape): one small protocol, the data and errors it speaks in, and what every
+provider shares: the naming rule, the create-actions runner, the cluster context manager, the state directory.
 
 A provider creates an ephemeral cluster at one version, upgrades its control plane and then its nodes in
 place, hands out a kubeconfig, collects logs, and deletes everything it started.
@@ -9,12 +10,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import re
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.errors import RehearseError
+from harness.errors import InfraError, InputError, RehearseError
+from harness.progress import Progress
+from harness.report.model import Finding
 from harness.versions import Version
 
 META_FILE = "rehearse.json"  # in a cluster's directory: name, provider, version, created, provider details
@@ -77,10 +82,23 @@ class UpgradeResult:
     components: Sequence[tuple[str, float]] = ()
 
 
+
+class UpgradeFailed(InfraError):
+    """A component of the target version would not start or become healthy; ``cause`` is its own words."""
+
+    def __init__(self, component: str, version: Version, cause: str) -> None:
+        super().__init__(f"{component} {version} failed to start: {cause}")
+        self.component = component
+        self.version = version
+        self.cause = cause
+
+
 class Provider(Protocol):
     """What every provider implements."""
 
     name: str
+    simulated_pods: bool  # pods are simulated: no container runs, so checks that need one are skipped
+    substitution_reason: str  # why a version can run as another patch here ("cannot be built here")
 
     def available(self) -> tuple[bool, str]:
         """Whether this provider can run here, and why not."""
@@ -89,7 +107,7 @@ class Provider(Protocol):
         """Make what a cluster of ``version`` needs present (binaries, node images); return the exact version
         that will run (a build may have to use an older patch)."""
 
-    def create(self, name: str, version: Version, options: ClusterOptions) -> Cluster:
+    def create(self, name: str, version: Version, options: ClusterOptions | None = None) -> Cluster:
         """Create a cluster at ``version``; on failure nothing is left behind."""
 
     def upgrade_control_plane(self, cluster: Cluster, version: Version) -> UpgradeResult:
@@ -97,6 +115,9 @@ class Provider(Protocol):
 
     def upgrade_nodes(self, cluster: Cluster, version: Version) -> None:
         """Bring every node's kubelet to ``version``."""
+
+    def take_findings(self, cluster: Cluster) -> list[Finding]:
+        """What the node upgrade found (e.g. a drain a PodDisruptionBudget blocked), handed over once."""
 
     def collect_logs(self, cluster: Cluster, directory: Path) -> None:
         """Copy component logs into ``directory``."""
@@ -108,6 +129,65 @@ class Provider(Protocol):
         """Clusters of this provider on this machine."""
 
 
+# ---- creating ----------------------------------------------------------------------------------------------
+_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+MAX_NAME = 40  # kind prefixes its node containers' names with the cluster name
+
+
+def check_new_name(name: str, exists: Callable[[str], bool]) -> None:
+    """The naming rule of every provider's clusters (lower-case letters, digits and '-', 40 at most), and no
+    cluster of that name yet; :class:`InputError` otherwise."""
+    if not _NAME_RE.fullmatch(name) or len(name) > MAX_NAME:
+        raise InputError(f"bad cluster name {name!r}: use lower-case letters, digits and '-' ({MAX_NAME} at most)")
+    if exists(name):
+        raise InputError(f"cluster {name!r} already exists (rehearse clusters delete {name})")
+
+
+@dataclass(frozen=True)
+class Action:
+    """One named step of creating a cluster."""
+
+    title: str
+    run: Callable[[], None]
+
+
+def run_actions(name: str, actions: Sequence[Action], progress: Progress, delete: Callable[[str], None]) -> None:
+    """Create cluster ``name`` by ``actions`` in order, each shown as a progress step; on any failure (or Ctrl-C)
+    delete whatever they made, then re-raise."""
+    try:
+        for action in actions:
+            progress.step(action.title)
+            action.run()
+    except BaseException:
+        progress.update(f"cleaning up cluster {name}")
+        with contextlib.suppress(Exception):
+            delete(name)
+        raise
+
+
+@contextlib.contextmanager
+def managed_cluster(provider: Provider, name: str, version: Version, options: ClusterOptions | None = None,
+                    keep: bool = False) -> Iterator[Cluster]:
+    """Create a cluster and delete it afterwards (on success, failure and Ctrl-C) unless ``keep``."""
+    cluster = provider.create(name, version, options or ClusterOptions())
+    try:
+        yield cluster
+    finally:
+        if not keep:
+            with contextlib.suppress(RehearseError):
+                provider.delete(cluster)
+
+
+# ---- state on this machine -----------------------------------------------------------------------------------
+def state_root() -> Path:
+    """Where clusters keep their state: ``$REHEARSE_STATE_DIR``, else ``~/.local/state/rehearse``."""
+    env = os.environ.get("REHEARSE_STATE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "state") / "rehearse"
+
+
 def read_meta(cluster_dir: Path) -> dict[str, Any]:
     """The metadata file of a cluster directory; empty when missing or unreadable (a half-created cluster)."""
     try:
@@ -117,23 +197,37 @@ def read_meta(cluster_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-@contextlib.contextmanager
-def managed_cluster(provider: Provider, name: str, version: Version, options: ClusterOptions,
-                    keep: bool = False) -> Iterator[Cluster]:
-    """Create a cluster and delete it afterwards (on success, failure and Ctrl-C) unless ``keep``."""
-    cluster = provider.create(name, version, options)
+def write_meta(cluster: Cluster) -> None:
+    """Record the cluster's name, provider, version and the JSON-able part of its ``meta`` in its directory
+    (nothing while the directory does not exist yet)."""
+    if not cluster.workdir.exists():
+        return
+    data = {"name": cluster.name, "provider": cluster.provider, "version": str(cluster.version),
+            **{k: v for k, v in cluster.meta.items() if _jsonable(v)}}
+    (cluster.workdir / META_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def _jsonable(value: Any) -> bool:
     try:
-        yield cluster
-    finally:
-        if not keep:
-            with contextlib.suppress(RehearseError):
-                provider.delete(cluster)
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
-def state_root() -> Path:
-    """Where clusters keep their state: ``$REHEARSE_STATE_DIR``, else ``~/.local/state/rehearse``."""
-    env = os.environ.get("REHEARSE_STATE_DIR")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_STATE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "state") / "rehearse"
+def list_clusters(clusters_dir: Path, provider: str, running: Callable[[Path], bool]) -> list[ClusterInfo]:
+    """The clusters whose directories are under ``clusters_dir`` (half-created ones, with no metadata, left out)."""
+    out = []
+    for cdir in sorted(clusters_dir.iterdir()) if clusters_dir.is_dir() else []:
+        meta = read_meta(cdir)
+        if meta:
+            out.append(ClusterInfo(name=cdir.name, provider=provider, version=str(meta.get("version", "?")),
+                                   created=float(meta.get("created", 0)), workdir=cdir, running=running(cdir)))
+    return out
+
+
+def copy_logs(cluster: Cluster, directory: Path) -> None:
+    """Copy the cluster's own logs (``logs/*.log`` in its directory) into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for log in sorted((cluster.workdir / "logs").glob("*.log")):
+        shutil.copyfile(log, directory / log.name)

@@ -6,53 +6,33 @@ markup), so a message such as ``[bold]`` is shown as written.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from harness.report._facts import (
-    BrokeRow,
-    broke_rows,
-    check_counts,
-    duration,
-    finding_counts,
-    fleet_rows,
-    upgrade_path,
-    verdict_counts,
-    verdict_word,
-)
-from harness.report.model import Report
-
-if TYPE_CHECKING:
-    from harness.report.merge import Fleet
+from harness.report import facts
+from harness.report.model import Fleet, Report
 
 VERDICT_STYLES: dict[str, str] = {"pass": "bold green", "broke": "bold red", "error": "bold magenta"}
 
 
-def _broke_table(rows: list[BrokeRow], clusters: list[str] | None = None) -> Table:
+def _broke_table(rows: list[facts.BrokeRow]) -> Table:
     table = Table(title="What broke", title_justify="left", title_style="bold", expand=False)
-    if clusters is not None:
-        table.add_column("Cluster", overflow="fold")
     table.add_column("Object", overflow="fold")
     table.add_column("Cause", overflow="fold", style="red")
     table.add_column("Fix", overflow="fold")
-    for i, row in enumerate(rows):
-        cells = [Text(row.object), Text(row.cause), Text(row.fix or "—")]
-        if clusters is not None:
-            cells.insert(0, Text(clusters[i]))
-        table.add_row(*cells)
+    for row in rows:
+        table.add_row(Text(row.object), Text(row.cause), Text(row.fix or "—"))
     return table
 
 
 def verdict_line(report: Report) -> Text:
     """``BROKE 1.27.16 → 1.28.15 · 1 broke · 5 ok · 2 findings (1 blocker) · 5 min 12 s``."""
-    checks = check_counts(report)
-    findings = finding_counts(report)
+    checks = facts.check_counts(report)
+    findings = facts.finding_counts(report)
     line = Text()
-    line.append(verdict_word(report.verdict), style=VERDICT_STYLES.get(report.verdict, "bold"))
-    line.append(f" {upgrade_path(report)}")
+    line.append(facts.verdict_word(report.verdict), style=VERDICT_STYLES.get(report.verdict, "bold"))
+    line.append(f" {facts.upgrade_path(report)}")
     if report.name:
         line.append(f" ({report.name})")
     parts = [f"{checks['broke']} broke", f"{checks['ok']} ok"]
@@ -60,8 +40,8 @@ def verdict_line(report: Report) -> Text:
     count = len(report.findings)
     parts.append(f"{count} finding{'' if count == 1 else 's'} ({findings['blocker']} blocker)")
     if report.api_downtime_seconds is not None:
-        parts.append(f"API down {duration(report.api_downtime_seconds)}")
-    parts.append(duration(report.seconds))
+        parts.append(f"API down {facts.duration(report.api_downtime_seconds)}")
+    parts.append(facts.duration(report.seconds))
     line.append(" · " + " · ".join(parts), style="default")
     if report.error:
         line.append(" · ")
@@ -71,7 +51,7 @@ def verdict_line(report: Report) -> Text:
 
 def render(report: Report) -> RenderableType:
     """What broke (a table, when anything did) and the verdict in one line."""
-    rows = broke_rows(report)
+    rows = facts.broke_rows(report)
     if not rows:
         return verdict_line(report)
     return Group(_broke_table(rows), verdict_line(report))
@@ -82,16 +62,16 @@ def render_fleet(fleet: Fleet) -> RenderableType:
     table = Table(title="Fleet", title_justify="left", title_style="bold")
     for name in ("Cluster", "Upgrade", "Verdict", "Broke", "Findings", "Note"):
         table.add_column(name, overflow="fold", justify="right" if name in ("Broke", "Findings") else "left")
-    for row in fleet_rows(fleet):
+    for row in facts.fleet_rows(fleet):
         table.add_row(
             Text(row.cluster), Text(row.upgrade),
-            Text(verdict_word(row.verdict), style=VERDICT_STYLES.get(row.verdict, "")),
+            Text(facts.verdict_word(row.verdict), style=VERDICT_STYLES.get(row.verdict, "")),
             Text("—" if row.broke is None else str(row.broke)),
             Text("—" if row.findings is None else str(row.findings)), Text(row.note),
         )
-    counts = verdict_counts(fleet)
+    counts = facts.verdict_counts(fleet)
     line = Text()
-    line.append(verdict_word(fleet.verdict), style=VERDICT_STYLES.get(fleet.verdict, "bold"))
+    line.append(facts.verdict_word(fleet.verdict), style=VERDICT_STYLES.get(fleet.verdict, "bold"))
     line.append(f" fleet of {len(fleet.members)}: {counts['pass']} passed · {counts['broke']} broke · "
                 f"{counts['error']} error")
     return Group(table, line)

@@ -7,28 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from html import escape
-from typing import TYPE_CHECKING
 
-from harness.report._facts import (
-    CLASSIFICATION_WORDS,
-    CLASSIFICATIONS,
-    SEVERITIES,
-    BrokeRow,
-    broke_rows,
-    check_counts,
-    duration,
-    finding_counts,
-    fleet_rows,
-    object_text,
-    title,
-    upgrade_path,
-    verdict_counts,
-    verdict_word,
-)
-from harness.report.model import CheckOutcome, Phase, Report
-
-if TYPE_CHECKING:
-    from harness.report.merge import Fleet
+from harness.report import facts
+from harness.report.model import CheckOutcome, Fleet, Phase, Report
 
 FILENAME = "report.html"
 
@@ -101,7 +82,7 @@ def _td(text: str, *, cls: str = "") -> str:
 
 
 def _status(word: str) -> str:
-    return f'<td class="s-{_e(word)}">{_e(CLASSIFICATION_WORDS.get(word, word))}</td>'
+    return f'<td class="s-{_e(word)}">{_e(facts.CLASSIFICATION_WORDS.get(word, word))}</td>'
 
 
 def _run(run: CheckOutcome | None) -> str:
@@ -130,12 +111,12 @@ def timeline(phases: Sequence[Phase]) -> str:
             f'<div class="tl-row"><span class="tl-name" title="{_e(tip)}">{_e(phase.name)}</span>'
             f'<span class="tl-track"><span class="tl-bar b-{_e(phase.status)}" '
             f'style="left:{left:.2f}%;width:{width:.2f}%" title="{_e(tip)}"></span></span>'
-            f'<span class="tl-sec">{_e(duration(seconds))}</span></div>'
+            f'<span class="tl-sec">{_e(facts.duration(seconds))}</span></div>'
         )
     return '<div class="timeline">\n' + "\n".join(rows) + "\n</div>"
 
 
-def _broke_section(rows: Sequence[BrokeRow], clusters: Sequence[str] | None = None, *, empty: str) -> list[str]:
+def _broke_section(rows: Sequence[facts.BrokeRow], clusters: Sequence[str] | None = None, *, empty: str) -> list[str]:
     if not rows:
         return ["<h2>What broke</h2>", f'<p class="empty">{_e(empty)}</p>']
     header = ["Object", "Cause", "Fix"]
@@ -148,21 +129,22 @@ def _broke_section(rows: Sequence[BrokeRow], clusters: Sequence[str] | None = No
 
 def render(report: Report) -> str:
     """The text of ``report.html`` for one report."""
-    checks = check_counts(report)
-    findings = finding_counts(report)
-    meta = [f"provider {report.provider}", f"took {duration(report.seconds)}"]
+    checks = facts.check_counts(report)
+    findings = facts.finding_counts(report)
+    meta = [f"provider {report.provider}", f"took {facts.duration(report.seconds)}"]
     if report.scenario:
         meta.insert(0, f"scenario {report.scenario}")
     if report.started:
         meta.append(f"started {report.started}")
-    downtime = "not measured" if report.api_downtime_seconds is None else duration(report.api_downtime_seconds)
+    downtime = "not measured" if report.api_downtime_seconds is None else facts.duration(report.api_downtime_seconds)
     body = [
-        f'<h1><span class="verdict v-{_e(report.verdict)}">{_e(verdict_word(report.verdict))}</span> '
-        f"{_e(upgrade_path(report))}{' — ' + _e(report.name) if report.name else ''}</h1>",
+        f'<h1><span class="verdict v-{_e(report.verdict)}">{_e(facts.verdict_word(report.verdict))}</span> '
+        f"{_e(facts.upgrade_path(report))}{' — ' + _e(report.name) if report.name else ''}</h1>",
         f'<p class="meta">{_e(" · ".join(meta))}</p>',
         '<div class="counts">',
-        *(_count(checks[k], f"checks {CLASSIFICATION_WORDS[k]}", hot=k == "broke") for k in CLASSIFICATIONS),
-        *(_count(findings[s], f"{s} findings", hot=s == "blocker") for s in SEVERITIES),
+        *(_count(checks[k], f"checks {facts.CLASSIFICATION_WORDS[k]}", hot=k == "broke")
+          for k in facts.CLASSIFICATIONS),
+        *(_count(findings[s], f"{s} findings", hot=s == "blocker") for s in facts.SEVERITIES),
         f'<div class="count"><b>{_e(downtime)}</b>API downtime</div>',
         "</div>",
     ]
@@ -170,7 +152,7 @@ def render(report: Report) -> str:
         body.append(f'<div class="failure"><b>Infrastructure failure:</b> {_e(report.error)}</div>')
     body += ["<h2>Timeline</h2>", timeline(report.phases)]
     empty = "Nothing was seen to break before the rehearsal stopped." if report.verdict == "error" else "Nothing broke."
-    body += _broke_section(broke_rows(report), empty=empty)
+    body += _broke_section(facts.broke_rows(report), empty=empty)
     body.append(f"<h2>Checks ({len(report.checks)})</h2>")
     if report.checks:
         body.append(_table(["Check", "Id", "Before", "After", "Result", "Message"], (
@@ -181,7 +163,7 @@ def render(report: Report) -> str:
     body.append(f"<h2>Findings ({len(report.findings)})</h2>")
     if report.findings:
         body.append(_table(["Severity", "Kind", "Object", "Hop", "Check", "Cause", "Fix"], (
-            [f'<td class="s-{_e(f.severity)}">{_e(f.severity)}</td>', _td(f.kind), _td(object_text(f.object)),
+            [f'<td class="s-{_e(f.severity)}">{_e(f.severity)}</td>', _td(f.kind), _td(facts.object_text(f.object)),
              _td(f.hop or ""), _td(f.check or ""), _td(f.cause, cls="msg"), _td(f.fix, cls="msg")]
             for f in report.findings)))
     else:
@@ -196,36 +178,29 @@ def render(report: Report) -> str:
         items = [f"<li>{_e(n)}</li>" for n in report.notes]
         items += [f"<li>{_e(k)}: {_e(v)}</li>" for k, v in report.versions_used.items()]
         body.append("<ul>" + "".join(items) + "</ul>")
-    return _page(f"rehearse: {title(report)}", body)
+    return _page(f"rehearse: {facts.title(report)}", body)
 
 
 def render_fleet(fleet: Fleet) -> str:
     """The text of a fleet's ``report.html``: the cluster table, then what broke where."""
-    counts = verdict_counts(fleet)
-    rows = fleet_rows(fleet)
+    counts = facts.verdict_counts(fleet)
+    rows = facts.fleet_rows(fleet)
     body = [
-        f'<h1><span class="verdict v-{_e(fleet.verdict)}">{_e(verdict_word(fleet.verdict))}</span> '
+        f'<h1><span class="verdict v-{_e(fleet.verdict)}">{_e(facts.verdict_word(fleet.verdict))}</span> '
         f"fleet of {len(rows)} clusters</h1>",
         '<div class="counts">',
         _count(counts["pass"], "passed"), _count(counts["broke"], "broke", hot=True), _count(counts["error"], "error"),
         "</div>",
         "<h2>Clusters</h2>",
         _table(["Cluster", "Upgrade", "Verdict", "Broke", "Findings", "Note"], (
-            [_td(r.cluster), _td(r.upgrade), f'<td class="s-{_e(r.verdict)}">{_e(verdict_word(r.verdict))}</td>',
+            [_td(r.cluster), _td(r.upgrade), f'<td class="s-{_e(r.verdict)}">{_e(facts.verdict_word(r.verdict))}</td>',
              _td("" if r.broke is None else str(r.broke)), _td("" if r.findings is None else str(r.findings)),
              _td(r.note, cls="msg")] for r in rows)),
     ]
-    broke: list[BrokeRow] = []
-    where: list[str] = []
-    for member in fleet.members:
-        if member.report is not None:
-            member_rows = broke_rows(member.report)
-            broke += member_rows
-            where += [member.name] * len(member_rows)
-    body += _broke_section(broke, where, empty="Nothing broke in any cluster.")
+    body += _broke_section(*facts.fleet_broke_rows(fleet), empty="Nothing broke in any cluster.")
     for member in fleet.members:
         if member.report is not None and member.report.phases:
             body += [f"<h2>Timeline: {_e(member.name)}</h2>", timeline(member.report.phases)]
     if fleet.notes:
         body += ["<h2>Notes</h2>", "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in fleet.notes) + "</ul>"]
-    return _page(f"rehearse fleet: {verdict_word(fleet.verdict)}", body)
+    return _page(f"rehearse fleet: {facts.verdict_word(fleet.verdict)}", body)

@@ -1,4 +1,5 @@
-"""``report.json``: the report as a ``rehearse/report/v1`` document (stable key order, indent 2), and reading it back.
+"""``report.json``: a report as a ``rehearse/report/v1`` document, a fleet as ``rehearse/fleet/v1`` (stable key order,
+indent 2), and reading them back.
 
 Reading is strict about what the schema needs and lenient about what it does not know: fields a newer writer added
 are dropped, so an older ``rehearse`` still reads a newer v1 report.
@@ -12,13 +13,16 @@ from pathlib import Path
 from typing import Any, get_args
 
 from harness.errors import InputError
-from harness.report._facts import StrPath
+from harness.files import StrPath
+from harness.report import facts
 from harness.report.model import (
     SCHEMA,
     CheckOutcome,
     CheckResult,
     Classification,
     Finding,
+    Fleet,
+    Member,
     ObjectRef,
     Outcome,
     Phase,
@@ -54,6 +58,31 @@ def dumps(document: dict[str, Any]) -> str:
 def render(report: Report) -> str:
     """The text of ``report.json``."""
     return dumps(to_document(report))
+
+
+def fleet_to_document(fleet: Fleet) -> dict[str, Any]:
+    """The fleet as a JSON-ready ``rehearse/fleet/v1`` dict: verdict, counts, each cluster with its report."""
+    return {
+        "schema": FLEET_SCHEMA,
+        "verdict": fleet.verdict,
+        "counts": facts.verdict_counts(fleet),
+        "clusters": [
+            {
+                "name": m.name,
+                "source": m.source,
+                "verdict": m.verdict,
+                "error": m.error or (m.report.error if m.report else None),
+                "report": to_document(m.report) if m.report is not None else None,
+            }
+            for m in fleet.members
+        ],
+        "notes": list(fleet.notes),
+    }
+
+
+def render_fleet(fleet: Fleet) -> str:
+    """The text of a fleet's ``report.json``."""
+    return dumps(fleet_to_document(fleet))
 
 
 def read_document(path: Path) -> dict[str, Any]:
@@ -95,9 +124,47 @@ def report_from_document(data: dict[str, Any], path: Path | str) -> Report:
         raise ReportFileError(f"{path}: malformed report: {e}") from e
 
 
-def load(path: Path) -> Report:
-    """Read one ``report.json``."""
+def fleet_from_document(data: dict[str, Any], path: Path | str) -> Fleet:
+    """Check a parsed ``rehearse/fleet/v1`` document and build the :class:`Fleet`.
+
+    Each member report is checked like a ``report.json``.
+    """
+    if data.get("schema") != FLEET_SCHEMA:
+        raise ReportFileError(f"{path}: not a {FLEET_SCHEMA} document (schema: {data.get('schema')!r})")
+    clusters = data.get("clusters")
+    if not isinstance(clusters, list):
+        raise ReportFileError(f"{path}: 'clusters' must be an array")
+    members = []
+    for i, item in enumerate(clusters):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise ReportFileError(f"{path}: clusters[{i}] must be an object with a 'name'")
+        report_data = item.get("report")
+        report = None
+        if report_data is not None:
+            if not isinstance(report_data, dict):
+                raise ReportFileError(f"{path}: clusters[{i}].report must be an object")
+            report = report_from_document(report_data, f"{path}: clusters[{i}].report")
+        error = item.get("error") if report is None else None
+        members.append(Member(item["name"], str(item.get("source", "")), report,
+                              str(error) if error else (None if report else "no report")))
+    notes = data.get("notes") or []
+    return Fleet(members, [str(n) for n in notes] if isinstance(notes, list) else [])
+
+
+def load_report(directory_or_file: StrPath) -> Report:
+    """Read a ``report.json`` (or the one in a report directory).
+
+    A missing or malformed file raises :class:`ReportFileError` (an ``InputError`` and a ``ValueError``) whose
+    message names the file and the problem.
+    """
+    path = resolve(directory_or_file)
     return report_from_document(read_document(path), path)
+
+
+def load_fleet(directory_or_file: StrPath) -> Fleet:
+    """Read a fleet ``report.json`` (or the directory holding it)."""
+    path = resolve(directory_or_file)
+    return fleet_from_document(read_document(path), path)
 
 
 def resolve(directory_or_file: StrPath) -> Path:

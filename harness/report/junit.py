@@ -11,16 +11,13 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from harness.errors import InputError
-from harness.report._facts import cause_of, findings_by_check, loose_findings, object_text, upgrade_path
-from harness.report.model import CheckOutcome, CheckResult, Finding, Phase, Report
-
-if TYPE_CHECKING:
-    from harness.report.merge import Fleet
+from harness.report import facts
+from harness.report.model import CheckOutcome, CheckResult, Finding, Fleet, Phase, Report
 
 Result = Error | Failure | Skipped
 
@@ -47,7 +44,7 @@ def suites(report: Report, *, granularity: str = "check", prefix: str = "") -> l
     mode = check_granularity(granularity)
     props = _properties(report)
     out = _phase_suites(report, prefix, props) if mode == "phase" else _check_suites(report, prefix, props)
-    loose = loose_findings(report)
+    loose = facts.loose_findings(report)
     if loose:
         out.append(_suite(f"{prefix}findings", [_finding_case(f) for f in loose], props=props))
     return out
@@ -55,7 +52,7 @@ def suites(report: Report, *, granularity: str = "check", prefix: str = "") -> l
 
 def render(report: Report, *, granularity: str = "check") -> bytes:
     """The bytes of ``junit.xml`` for one report."""
-    name = f"rehearse {upgrade_path(report)}" + (f" ({report.name})" if report.name else "")
+    name = f"rehearse {facts.upgrade_path(report)}" + (f" ({report.name})" if report.name else "")
     return to_bytes(suites(report, granularity=granularity), name=name)
 
 
@@ -151,7 +148,7 @@ def _finding_lines(findings: Sequence[Finding]) -> list[str]:
     lines: list[str] = []
     for f in findings:
         hop = f" [{f.hop}]" if f.hop else ""
-        lines.append(f"{f.severity} {f.kind}{hop}: {object_text(f.object)}: {f.cause}")
+        lines.append(f"{f.severity} {f.kind}{hop}: {facts.object_text(f.object)}: {f.cause}")
         if f.fix:
             lines.append(f"  fix: {f.fix}")
     return lines
@@ -176,10 +173,10 @@ def _before_case(check: CheckResult, run: CheckOutcome, findings: Sequence[Findi
 def _after_case(check: CheckResult, run: CheckOutcome, findings: Sequence[Finding]) -> TestCase:
     text = _check_text(check, findings)
     if check.classification == "broke":
-        return _case(check.name, check.id, run.seconds, Failure(_xml(cause_of(check, list(findings))), "broke"),
+        return _case(check.name, check.id, run.seconds, Failure(_xml(facts.cause_of(check, list(findings))), "broke"),
                      text=text)
     if check.classification == "already-broken":
-        message = ALREADY_BROKEN + cause_of(check, list(findings))
+        message = ALREADY_BROKEN + facts.cause_of(check, list(findings))
         return _case(check.name, check.id, run.seconds, Failure(_xml(message), "already-broken"), text=text)
     if check.classification == "skipped":
         before = check.before.message if check.before else ""
@@ -231,7 +228,7 @@ def _plan(report: Report) -> list[tuple[str, Phase | None, bool]]:
 
 
 def _check_suites(report: Report, prefix: str, props: list[tuple[str, str]]) -> list[TestSuite]:
-    by_check = findings_by_check(report)
+    by_check = facts.findings_by_check(report)
     out: list[TestSuite] = []
     for name, phase, has_checks in _plan(report):
         cases: list[TestCase] = []
@@ -255,7 +252,7 @@ def _check_suites(report: Report, prefix: str, props: list[tuple[str, str]]) -> 
 
 
 def _phase_suites(report: Report, prefix: str, props: list[tuple[str, str]]) -> list[TestSuite]:
-    by_check = findings_by_check(report)
+    by_check = facts.findings_by_check(report)
     cases: list[TestCase] = []
     for name, phase, has_checks in _plan(report):
         if not has_checks:
@@ -311,7 +308,7 @@ def _checks_phase_case(report: Report, name: str, phase: Phase | None,
 def _finding_case(finding: Finding) -> TestCase:
     """Blocker → failure; warning and info pass, with the finding in ``<system-out>``."""
     hop = f" [{finding.hop}]" if finding.hop else ""
-    name = f"{object_text(finding.object)}{hop}"
+    name = f"{facts.object_text(finding.object)}{hop}"
     text = "\n".join(_finding_lines([finding]))
     if finding.severity == "blocker":
         return _case(name, finding.kind, 0.0, Failure(_xml(finding.cause), finding.kind), text=text)

@@ -9,27 +9,9 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from harness.report._facts import (
-    CLASSIFICATION_WORDS,
-    CLASSIFICATIONS,
-    SEVERITIES,
-    BrokeRow,
-    broke_rows,
-    check_counts,
-    duration,
-    finding_counts,
-    fleet_rows,
-    object_text,
-    upgrade_path,
-    verdict_counts,
-    verdict_word,
-)
-from harness.report.model import CheckOutcome, Report
-
-if TYPE_CHECKING:
-    from harness.report.merge import Fleet
+from harness.report import facts
+from harness.report.model import CheckOutcome, Fleet, Report
 
 FILENAME = "summary.md"
 MAX_ROWS = 300  # per folded table; GitHub caps a job summary at 1 MiB
@@ -60,7 +42,7 @@ def _run(run: CheckOutcome | None) -> str:
     return "—" if run is None else f"{run.outcome} ({run.seconds:.1f} s)"
 
 
-def _broke_table(rows: Sequence[BrokeRow], *, cluster: Sequence[str] | None = None) -> list[str]:
+def _broke_table(rows: Sequence[facts.BrokeRow], *, cluster: Sequence[str] | None = None) -> list[str]:
     header = ["Object", "Cause", "Fix"]
     body = [[cell(r.object), cell(r.cause), cell(r.fix)] for r in rows]
     if cluster is not None:
@@ -71,29 +53,29 @@ def _broke_table(rows: Sequence[BrokeRow], *, cluster: Sequence[str] | None = No
 
 def render(report: Report) -> str:
     """The text of ``summary.md`` for one report."""
-    checks = check_counts(report)
-    findings = finding_counts(report)
-    lines = [f"## rehearse: **{verdict_word(report.verdict)}** {cell(upgrade_path(report))}", ""]
+    checks = facts.check_counts(report)
+    findings = facts.finding_counts(report)
+    lines = [f"## rehearse: **{facts.verdict_word(report.verdict)}** {cell(facts.upgrade_path(report))}", ""]
     if report.name:
         lines[0] += f" ({cell(report.name)})"
-    check_parts = [f"{checks[k]} {CLASSIFICATION_WORDS[k]}" for k in CLASSIFICATIONS]
+    check_parts = [f"{checks[k]} {facts.CLASSIFICATION_WORDS[k]}" for k in facts.CLASSIFICATIONS]
     check_parts[1] = f"**{check_parts[1]}**" if checks["broke"] else check_parts[1]
-    downtime = "not measured" if report.api_downtime_seconds is None else duration(report.api_downtime_seconds)
+    downtime = "not measured" if report.api_downtime_seconds is None else facts.duration(report.api_downtime_seconds)
     lines += [
         f"- **Checks:** {' · '.join(check_parts)}",
-        f"- **Findings:** {' · '.join(f'{findings[s]} {s}' for s in SEVERITIES)}",
+        f"- **Findings:** {' · '.join(f'{findings[s]} {s}' for s in facts.SEVERITIES)}",
         f"- **API downtime:** {downtime}",
     ]
     if report.error:
         lines.append(f"- **Infrastructure failure:** {cell(report.error)}")
-    meta = [f"provider {cell(report.provider)}", f"took {duration(report.seconds)}"]
+    meta = [f"provider {cell(report.provider)}", f"took {facts.duration(report.seconds)}"]
     if report.scenario:
         meta.insert(0, f"scenario {cell(report.scenario)}")
     if report.started:
         meta.append(f"started {cell(report.started)}")
     lines += ["", " · ".join(meta), ""]
 
-    rows = broke_rows(report)
+    rows = facts.broke_rows(report)
     lines.append("### What broke")
     lines.append("")
     if rows:
@@ -105,19 +87,19 @@ def render(report: Report) -> str:
     lines.append("")
 
     if report.checks:
-        body = [[cell(c.name), cell(c.id), _run(c.before), _run(c.after), cell(CLASSIFICATION_WORDS.get(
+        body = [[cell(c.name), cell(c.id), _run(c.before), _run(c.after), cell(facts.CLASSIFICATION_WORDS.get(
             c.classification, c.classification)), cell(c.message)] for c in report.checks]
         lines += _details(f"All checks ({len(report.checks)})",
                           table(["Check", "Id", "Before", "After", "Result", "Message"], body, limit=MAX_ROWS))
     if report.findings:
-        body = [[cell(f.severity), cell(f.kind), cell(object_text(f.object)), cell(f.hop or ""), cell(f.cause),
+        body = [[cell(f.severity), cell(f.kind), cell(facts.object_text(f.object)), cell(f.hop or ""), cell(f.cause),
                  cell(f.fix)] for f in report.findings]
         lines += _details(f"Findings ({len(report.findings)})",
                           table(["Severity", "Kind", "Object", "Hop", "Cause", "Fix"], body, limit=MAX_ROWS))
     if report.phases:
         body = [[cell(p.name), cell(p.status), f"{p.seconds:.1f}", cell(p.message)] for p in report.phases]
         total = sum(p.seconds for p in report.phases)
-        lines += _details(f"Phases ({len(report.phases)}, {duration(total)})",
+        lines += _details(f"Phases ({len(report.phases)}, {facts.duration(total)})",
                           table(["Phase", "Status", "Seconds", "Message"], body, limit=MAX_ROWS))
     notes = [f"- {cell(n)}" for n in report.notes]
     notes += [f"- {cell(component)}: {cell(version)}" for component, version in report.versions_used.items()]
@@ -128,27 +110,21 @@ def render(report: Report) -> str:
 
 def render_fleet(fleet: Fleet) -> str:
     """The text of a fleet's ``summary.md``: the cluster table first, then what broke where."""
-    counts = verdict_counts(fleet)
-    rows = fleet_rows(fleet)
+    counts = facts.verdict_counts(fleet)
+    rows = facts.fleet_rows(fleet)
     lines = [
-        f"## rehearse fleet: **{verdict_word(fleet.verdict)}** {len(rows)} clusters",
+        f"## rehearse fleet: **{facts.verdict_word(fleet.verdict)}** {len(rows)} clusters",
         "",
         f"- **Clusters:** {counts['pass']} passed · {counts['broke']} broke · {counts['error']} error",
         f"- **Findings:** {sum(r.findings or 0 for r in rows)} ({sum(r.blockers or 0 for r in rows)} blocker)",
         "",
     ]
-    body = [[cell(r.cluster), cell(r.upgrade), f"**{verdict_word(r.verdict)}**" if r.verdict != "pass" else
-             verdict_word(r.verdict), "—" if r.broke is None else str(r.broke),
+    body = [[cell(r.cluster), cell(r.upgrade), f"**{facts.verdict_word(r.verdict)}**" if r.verdict != "pass" else
+             facts.verdict_word(r.verdict), "—" if r.broke is None else str(r.broke),
              "—" if r.findings is None else str(r.findings), cell(r.note)] for r in rows]
     lines += table(["Cluster", "Upgrade", "Verdict", "Broke", "Findings", "Note"], body)
     lines.append("")
-    broke: list[BrokeRow] = []
-    where: list[str] = []
-    for member in fleet.members:
-        if member.report is not None:
-            member_rows = broke_rows(member.report)
-            broke += member_rows
-            where += [member.name] * len(member_rows)
+    broke, where = facts.fleet_broke_rows(fleet)
     if broke:
         lines += ["### What broke", "", *_broke_table(broke, cluster=where), ""]
     if fleet.notes:

@@ -1,7 +1,7 @@
-"""The report's data: what a rehearsal (or a plan) found, as plain typed objects.
+"""The report's data: what a rehearsal (or a plan) found, and a fleet of such reports, as plain typed objects.
 
 Every renderer (console, JSON, JUnit, Markdown, HTML) and the fleet merge read only these. The JSON form is
-``schema: rehearse/report/v1`` (see ``to_dict``/``from_dict``).
+``schema: rehearse/report/v1`` (see ``to_dict``/``from_dict``); a fleet's is in :mod:`harness.report.json`.
 """
 
 from __future__ import annotations
@@ -150,3 +150,33 @@ def verdict_of(report: Report) -> Verdict:
     if any(f.severity == "blocker" and f.hop is not None for f in report.findings):
         return "broke"
     return "pass"
+
+
+@dataclass
+class Member:
+    """One cluster of a fleet: its report, or why there is none."""
+
+    name: str
+    source: str
+    report: Report | None = None
+    error: str | None = None
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.report.verdict if self.report is not None else "error"
+
+
+@dataclass
+class Fleet:
+    """The members in input order and what the merge had to say (skipped inputs, renamed labels)."""
+
+    members: list[Member]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> Verdict:
+        """``broke`` when any cluster broke, else ``error`` when any errored, else ``pass``."""
+        verdicts = {m.verdict for m in self.members}
+        if "broke" in verdicts:
+            return "broke"
+        return "error" if "error" in verdicts else "pass"

@@ -1,7 +1,7 @@
 """Snapshot a live cluster, read-only and secret-free, and read and write the snapshot file.
 
-Public surface: :func:`take_snapshot`, :func:`dump`, :func:`load`, :func:`loads` and the dataclasses of
-:mod:`harness.snapshot.model`. Everything else in this package is private.
+Public surface: :func:`take_snapshot`, :func:`dump`, :func:`load`, :func:`loads`, the dataclasses of
+:mod:`harness.snapshot.model` and add-on detection in :mod:`harness.snapshot.addons`. The ``_`` modules are private.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def take_snapshot(
     from kubernetes.config.config_exception import ConfigException
 
     from harness.kube import api_client
-    from harness.snapshot import _collect
+    from harness.snapshot._collect import take
 
     context_name, cluster = resolve_context(kubeconfig, context)
     try:
@@ -95,6 +95,6 @@ def take_snapshot(
         cause = " ".join(str(e).split()) or type(e).__name__
         raise InputError(f"context {context_name!r}: unusable ({cause})") from None
     try:
-        return _collect.take(client, progress or NullProgress(), {"context": context_name, "cluster": cluster})
+        return take(client, progress or NullProgress(), {"context": context_name, "cluster": cluster})
     finally:
         client.close()

@@ -1,4 +1,5 @@
-"""Decode Helm v3 release storage (the Secret and ConfigMap drivers) into :class:`HelmRelease`.
+"""Helm v3 release storage (the Secret and ConfigMap drivers): which objects to read, and their decoding into
+:class:`HelmRelease`.
 
 What Helm 3 writes (``pkg/storage/driver/{secrets,cfgmaps,util}.go``), one object per revision:
 
@@ -21,6 +22,8 @@ The JSON is Helm's ``release.Release``::
 Of each release only one revision is kept: the highest with status ``deployed``; a release without any deployed
 revision (a failed first install, a pending upgrade) is kept at its highest revision, whatever its status; a
 release whose highest revision is ``uninstalled`` (``helm uninstall --keep-history``) is left out.
+
+:class:`HelmStorage` reads them with as little transfer as the two drivers allow.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from harness.snapshot._reader import JSON, METADATA_ONLY, Handle, ListFailed, Lists, Result
 from harness.snapshot._sanitize import mask_values, redact_manifest
 from harness.snapshot.model import HelmRelease
 
@@ -127,3 +131,95 @@ def to_model(release: dict[str, Any], storage: str) -> HelmRelease:
 def hook_manifests(release: dict[str, Any]) -> list[str]:
     """The manifests of a release's hooks (Jobs and the like Helm runs around install and upgrade)."""
     return [str(h.get("manifest", "")) for h in release.get("hooks") or [] if isinstance(h, dict)]
+
+
+# -- reading the storage ----------------------------------------------------------------------------------------
+
+
+class HelmStorage:
+    """Helm storage, read with as little transfer as the two drivers allow.
+
+    Secrets (the default driver, one per revision, often large): a metadata-only list (``owner=helm``) picks the
+    revisions, then only those are listed with their data: one list per namespace holding a chosen deployed
+    revision (``owner=helm,status=deployed``), one per release without a deployed revision. ConfigMaps: the
+    ConfigMap list the snapshot takes anyway holds them (one scan of ConfigMaps instead of three).
+    """
+
+    def __init__(self, lists: Lists) -> None:
+        self.lists = lists
+        self.items: list[tuple[str, dict[str, Any]]] = []
+        self.blocked: set[str] = set()
+        self.manifests: list[tuple[str, str]] = []
+
+    def submit(self) -> None:
+        self.lists.submit("helm secrets", ["/api/v1/secrets"], (("labelSelector", "owner=helm"),), METADATA_ONLY,
+                          self._on_metadata("secret"))
+
+    def _from_configmaps(self, configmaps: list[dict[str, Any]] | ListFailed) -> None:
+        """Helm's ConfigMap storage, out of the ConfigMap list."""
+        if isinstance(configmaps, ListFailed):
+            self._blocked("configmap", configmaps)
+            return
+        for item in configmaps:
+            labels = (item.get("metadata") or {}).get("labels") or {}
+            if labels.get("owner") == "helm":
+                self.items.append(("configmap", item))
+
+    def _blocked(self, storage: str, e: ListFailed) -> None:
+        if storage not in self.blocked:
+            self.blocked.add(storage)
+            self.lists.unreadable(f"helm releases stored in {storage}s", e)
+
+    def _on_metadata(self, storage: str) -> Handle:
+        def handle(result: Result) -> None:
+            if isinstance(result, ListFailed):
+                self._blocked(storage, result)
+                return
+            revisions = [r for r in (revision_of(i.get("metadata") or {}) for i in result) if r is not None]
+            chosen = choose(revisions)
+            lists = {(r.namespace, "owner=helm,status=deployed") for r in chosen if r.status == "deployed"}
+            lists |= {(r.namespace, f"owner=helm,name={r.release},version={r.revision}")
+                      for r in chosen if r.status != "deployed"}
+            for namespace, selector in sorted(lists):
+                self.lists.submit(f"helm {storage}s in {namespace}", [f"/api/v1/namespaces/{namespace}/{storage}s"],
+                                  (("labelSelector", selector),), JSON, self._on_data(storage))
+        return handle
+
+    def _on_data(self, storage: str) -> Handle:
+        def handle(result: Result) -> None:
+            if isinstance(result, ListFailed):
+                self._blocked(storage, result)
+                return
+            self.items.extend((storage, item) for item in result)
+        return handle
+
+    def releases(self, configmaps: list[dict[str, Any]] | ListFailed) -> list[HelmRelease]:
+        """Decode the chosen revisions (highest deployed per release, else highest); ``configmaps`` is the
+        ConfigMap list (or how it failed)."""
+        self._from_configmaps(configmaps)
+        objects: dict[tuple[str, str, str], dict[str, Any]] = {}
+        revisions = []
+        for storage, item in self.items:
+            rev = revision_of(item.get("metadata") or {})
+            if rev is not None:
+                objects[(storage, rev.namespace, rev.object_name)] = item
+                revisions.append((storage, rev))
+        out: list[HelmRelease] = []
+        for storage in ("secret", "configmap"):
+            for rev in choose(r for s, r in revisions if s == storage):
+                item = objects[(storage, rev.namespace, rev.object_name)]
+                data = (item.get("data") or {}).get("release")
+                where = f"helm release {rev.namespace}/{rev.release} revision {rev.revision}"
+                if not isinstance(data, str):
+                    self.lists.not_readable.append(f"{where} (no release data)")
+                    continue
+                try:
+                    decoded = decode(data, storage)
+                except HelmDecodeError as e:
+                    self.lists.not_readable.append(f"{where} ({e})")
+                    continue
+                out.append(to_model(decoded, storage))
+                ns = str(decoded.get("namespace") or rev.namespace)
+                self.manifests.append((ns, str(decoded.get("manifest") or "")))
+                self.manifests.extend((ns, m) for m in hook_manifests(decoded))
+        return out

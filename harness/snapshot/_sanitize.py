@@ -23,11 +23,11 @@ from typing import Any
 
 import yaml
 
+from harness.manifests import LAST_APPLIED
+
 REDACTED = "<redacted>"
 OWNED = "managed by"  # the skip reason of children an owner (controller) recreates by itself
 REDACTED_ANNOTATION = "rehearse.dev/redacted"
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-
 CREDENTIAL_KEY = re.compile(
     r"(?i)(password|passwd|secret|token|api[-_]?key|private[-_]?key|credential|^key$|.*[-_.]key$)"
 )

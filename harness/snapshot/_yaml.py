@@ -204,26 +204,30 @@ class _Reader:
     def _is_item(text: str) -> bool:
         return text == "-" or text.startswith("- ")
 
+    def _next(self, indent: int, item: bool) -> str | None:
+        """The next line of the block at ``indent`` (its ``- `` items if ``item``, else its keys), consumed; None
+        where that block ends. A deeper line here is not ours."""
+        peeked = self._peek()
+        if peeked is None:
+            return None
+        ind, text = peeked
+        if ind > indent:
+            raise _Unsupported
+        if ind < indent or self._is_item(text) != item:
+            return None
+        self.i += 1
+        return text
+
     def _mapping(self, indent: int, first: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        text = first
-        while True:
-            if text is None:
-                peeked = self._peek()
-                if peeked is None:
-                    break
-                ind, text = peeked
-                if ind < indent or (ind == indent and self._is_item(text)):
-                    break
-                if ind != indent:
-                    raise _Unsupported
-                self.i += 1
+        text = first if first is not None else self._next(indent, item=False)
+        while text is not None:
             split = _split_key(text)
             if split is None:
                 raise _Unsupported
             key, rest = split
             out[key] = self._after_key(rest, indent)
-            text = None
+            text = self._next(indent, item=False)
         return out
 
     def _after_key(self, rest: str, indent: int) -> Any:
@@ -245,18 +249,8 @@ class _Reader:
 
     def _sequence(self, indent: int, first: str | None = None) -> list[Any]:
         out: list[Any] = []
-        text = first
-        while True:
-            if text is None:
-                peeked = self._peek()
-                if peeked is None:
-                    break
-                ind, text = peeked
-                if ind < indent or not (ind == indent and self._is_item(text)):
-                    if ind > indent:
-                        raise _Unsupported
-                    break
-                self.i += 1
+        text = first if first is not None else self._next(indent, item=True)
+        while text is not None:
             if not text.startswith("- "):
                 raise _Unsupported
             rest = text[2:]
@@ -269,7 +263,7 @@ class _Reader:
                 out.append(self._mapping(indent + 2, first=rest))
             else:
                 out.append(_atom_of(rest))
-            text = None
+            text = self._next(indent, item=True)
         return out
 
     def _block(self, indent: int, style: str) -> str:

@@ -3,9 +3,10 @@
 
     python3 scripts/kind/build_images.py 1.27 1.28 [--workload]
 
-Each version's node image is assembled by ``harness.providers._kindimage`` from Kubernetes binaries built from
-Go modules (``harness.binaries.ensure``), a debootstrap root and kind v0.25.0's node files; images already built
-from the same inputs are reused. Prints one line per image with its reference, size and build time.
+Each version's node image is assembled by ``harness.nodeimage`` from Kubernetes binaries built from
+Go modules (``harness.binaries.ensure``), a debootstrap root and the node files of the kind release rehearse
+runs (``KIND_RELEASE``); images already built from the same inputs are reused. Prints one line per image with
+its reference, size and build time.
 Needs a running Docker engine (scripts/kind/engine.sh) and root (debootstrap, chroot).
 """
 
@@ -18,9 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from harness.engine import docker_client
+from harness.nodeimage import build_node_image
 from harness.progress import NullProgress
-from harness.providers._kindimage import build_node_image
-from harness.providers._kindimage._util import docker_client
+from harness.providers.kind import KIND_RELEASE
 from harness.versions import catalogue
 
 
@@ -42,7 +44,7 @@ def main() -> int:
     cat = catalogue()
     for text in args.versions:
         t0 = time.monotonic()
-        ref = build_node_image(cat.resolve(text), progress=_Print(), client=client,
+        ref = build_node_image(cat.resolve(text), KIND_RELEASE, progress=_Print(), client=client,
                                sources=tuple(args.sources.split(",")))
         size = client.images.get(ref).attrs.get("Size", 0)
         print(f"{ref}  {size / 1e9:.2f} GB  {time.monotonic() - t0:.0f}s", flush=True)

@@ -19,7 +19,7 @@ def test_the_release_chosen_for_1_34_to_1_35_is_obtained_and_is_that_release() -
     cat = catalogue()
     provider = KindProvider(versions=[cat.resolve("1.34"), cat.resolve("1.35")])
     assert provider.release != KIND_RELEASE
-    binary = provider._kind_binary()
+    binary = provider.kind.binary()
     out = subprocess.run([str(binary), "version"], capture_output=True, text=True, timeout=30, check=True).stdout
     assert out.startswith(f"kind {provider.release} ")
     assert binary.parent.name == provider.release  # cached per release, next to the tested one

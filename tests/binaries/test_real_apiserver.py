@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client, config
 
 from harness.binaries import BinarySet
-from harness.providers._bare import bare_control_plane
+from harness.binaries.bare import bare_control_plane
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """Setup of the kind end-to-end test: a Docker engine, locally built node images, one cluster at a time.
 
 Nothing is pulled: the engine comes from Debian (``scripts/kind/engine.sh``, which also installs the runtime
-wrapper this sandbox needs), node images are assembled by ``harness.providers._kindimage`` from Kubernetes
+wrapper this sandbox needs), node images are assembled by ``harness.nodeimage`` from Kubernetes
 binaries built from Go modules, and the workload image is built from Debian's static busybox.
 """
 
@@ -43,7 +43,7 @@ def engine() -> Any:
     proc = subprocess.run(["bash", str(ENGINE), "start"], capture_output=True, text=True, timeout=900, check=False)
     if proc.returncode != 0:
         pytest.fail(f"scripts/kind/engine.sh start failed: {proc.stderr.strip().splitlines()[-5:]}")
-    from harness.providers._kindimage._util import docker_client
+    from harness.engine import docker_client
 
     return docker_client()
 
@@ -57,9 +57,10 @@ def versions() -> tuple[Version, Version]:
 @pytest.fixture(scope="session")
 def node_images(engine: Any, versions: tuple[Version, Version]) -> dict[str, str]:
     """The locally built node images of both versions, by minor (cached across runs by their inputs)."""
-    from harness.providers._kindimage import build_node_image
+    from harness.nodeimage import build_node_image
+    from harness.providers.kind import KIND_RELEASE
 
-    return {v.minor_key: build_node_image(v, client=engine) for v in versions}
+    return {v.minor_key: build_node_image(v, KIND_RELEASE, client=engine) for v in versions}
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from harness.cli._ui import UI
-from harness.cli.run import _provider
 from harness.errors import InfraError, InputError
+from harness.providers import choose
+from harness.providers.base import Provider
 from harness.providers.kind import KIND_RELEASE, KindProvider
 from harness.providers.local import LocalProvider
 from harness.versions import Version, catalogue
@@ -21,6 +22,14 @@ from harness.versions import Version, catalogue
 
 def _args(provider: str) -> argparse.Namespace:
     return argparse.Namespace(provider=provider, load_image=[], nodes=None)
+
+
+def _provider(args: argparse.Namespace, ui: UI, versions: list[Version]) -> Provider:
+    """What ``rehearse run`` does with ``--provider``: :func:`choose`, and one line when auto fell back."""
+    chosen, why = choose(args.provider, versions, ui, preload=args.load_image, node_count=args.nodes)
+    if why is not None:
+        ui.info(f"provider auto: local, not kind: {why}")
+    return chosen
 
 
 def _versions(*minors: str) -> list[Version]:

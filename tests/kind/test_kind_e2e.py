@@ -51,11 +51,11 @@ def _http_via_cluster_ip(provider: KindProvider, cluster: Any, timeout: float = 
 
     core = client.CoreV1Api(api_client(cluster.kubeconfig))
     ip = core.read_namespaced_service("http-hello", NAMESPACE).spec.cluster_ip
-    node = provider.nodes(cluster)[0]
+    node = provider.nodes.of(cluster)[0]
     deadline = time.monotonic() + timeout
     out = ""
     while time.monotonic() < deadline:
-        code, out = provider._exec(node, ["curl", "-sS", "--max-time", "5", f"http://{ip}/"], check=False)
+        code, out = provider.nodes.exec(node, ["curl", "-sS", "--max-time", "5", f"http://{ip}/"], check=False)
         if code == 0 and out == GREETING:
             return out
         time.sleep(2)
@@ -131,7 +131,7 @@ def test_kind_rehearsal_end_to_end(node_images: dict[str, str], workload_image: 
     ok, why = provider.available()
     assert ok, why
     report_dir = tmp_path / "report"
-    spec = RehearsalSpec(source=source, target=target, snapshot=scenario.snapshot, provider=provider,
+    spec = RehearsalSpec(source=source, target=target, hops=[target], snapshot=scenario.snapshot, provider=provider,
                          checks=scenario.checks, scenario=scenario.name, scenario_base=tmp_path, keep=True,
                          report_dir=report_dir, cluster_name=f"rehearse-e2e-{uuid.uuid4().hex[:6]}")
     t0 = time.monotonic()
@@ -151,13 +151,13 @@ def test_kind_rehearsal_end_to_end(node_images: dict[str, str], workload_image: 
         for cid in ("http-hello-available", "http-hello-through-service"):
             assert checks[cid].before is not None and checks[cid].before.outcome == "pass", checks[cid]
             assert checks[cid].after is not None and checks[cid].after.outcome == "pass", checks[cid]
-        assert len(provider.nodes(cluster)) == 2
+        assert len(provider.nodes.of(cluster)) == 2
 
         # Every node's kubelet at 1.28; kubectl version: the server at 1.28, the nodes' kubectl at 1.28.
         kubelets = _kubelet_versions(cluster.kubeconfig)
         assert set(kubelets.values()) == {target.tag}, kubelets
-        _, out = provider._exec(provider.nodes(cluster)[0],
-                                ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "version", "-o", "json"])
+        _, out = provider.nodes.exec(provider.nodes.of(cluster)[0],
+                                     ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "version", "-o", "json"])
         reported = json.loads(out)
         assert reported["serverVersion"]["gitVersion"] == target.tag
         assert reported["clientVersion"]["gitVersion"] == target.tag
@@ -183,5 +183,5 @@ def test_kind_rehearsal_end_to_end(node_images: dict[str, str], workload_image: 
         print(f"rehearsal {seconds:.0f}s, phases:", {k: v[1] for k, v in phases.items()})
     finally:
         provider.delete(cluster)
-    assert not provider._client().api.containers(all=True, filters={"label": f"{CLUSTER_LABEL}={cluster.name}"})
+    assert not provider.nodes.client().api.containers(all=True, filters={"label": f"{CLUSTER_LABEL}={cluster.name}"})
     assert provider.list() == []

@@ -99,13 +99,13 @@ def _cluster(tmp_path: Path, options: ClusterOptions) -> Cluster:
 
 def test_kind_config_mirrors_nodes_up_to_the_limit(tmp_path: Path) -> None:
     nodes = [NodeSpec("cp1", control_plane=True), *(NodeSpec(f"w{i}") for i in range(6))]
-    cfg = KindProvider(max_nodes=3).kind_config(_cluster(tmp_path, ClusterOptions(nodes=nodes)))
+    cfg = KindProvider(max_nodes=3).provision.kind_config(_cluster(tmp_path, ClusterOptions(nodes=nodes)))
     assert [n["role"] for n in cfg["nodes"]] == ["control-plane", "worker", "worker"]
     assert {n["image"] for n in cfg["nodes"]} == {"img:v1.27.16"}
     assert cfg["networking"] == {"apiServerAddress": "127.0.0.1"}
-    cfg = KindProvider(node_count=1).kind_config(_cluster(tmp_path, ClusterOptions(nodes=nodes)))
+    cfg = KindProvider(node_count=1).provision.kind_config(_cluster(tmp_path, ClusterOptions(nodes=nodes)))
     assert [n["role"] for n in cfg["nodes"]] == ["control-plane"]
-    cfg = KindProvider().kind_config(_cluster(tmp_path, ClusterOptions()))
+    cfg = KindProvider().provision.kind_config(_cluster(tmp_path, ClusterOptions()))
     assert [n["role"] for n in cfg["nodes"]] == ["control-plane"]
 
 
@@ -113,7 +113,7 @@ def test_production_flags_become_kubeadm_patches(tmp_path: Path) -> None:
     options = ClusterOptions(apiserver_args=["--enable-admission-plugins=NodeRestriction,PodSecurity",
                                              "--audit-log-maxage=7"],
                              scheduler_args=["--v=2"], feature_gates={"SomeGate": True})
-    cfg = KindProvider().kind_config(_cluster(tmp_path, options))
+    cfg = KindProvider().provision.kind_config(_cluster(tmp_path, options))
     assert cfg["featureGates"] == {"SomeGate": True}
     patch = yaml.safe_load(cfg["kubeadmConfigPatches"][0])
     assert patch["kind"] == "ClusterConfiguration"

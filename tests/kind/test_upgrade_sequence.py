@@ -1,11 +1,11 @@
 """The exact sequence of a kind upgrade, pinned: what runs on which node container, in which order.
 
 The end-to-end test (test_kind_e2e.py) runs this sequence for real; this one pins it without an engine. The seams
-replaced are the docker SDK calls: ``KindProvider._exec`` (the real one is ``container.exec_run(argv)`` in the node
-container, returning ``(exit_code, output)``), ``nodes`` (the real one lists containers labelled
-``io.x-k8s.kind.cluster``), ``_payload``/``_distribute`` (copy the target's kubeadm/kubelet/kubectl and images out
-of the target node image into every node), the Kubernetes calls (cordon = patch ``spec.unschedulable``, drain =
-evictions, readiness = node list) and the apiserver poller. Each records what it was asked to do.
+replaced are the docker SDK calls: ``KindNodes.exec`` (the real one is ``container.exec_run(argv)`` in the node
+container, returning ``(exit_code, output)``), ``KindNodes.of`` (the real one lists containers labelled
+``io.x-k8s.kind.cluster``), ``KindUpgrade.payload``/``distribute`` (copy the target's kubeadm/kubelet/kubectl and
+images out of the target node image into every node), the Kubernetes calls (cordon = patch ``spec.unschedulable``,
+drain = evictions, readiness = node list) and the apiserver poller. Each records what it was asked to do.
 """
 
 from __future__ import annotations
@@ -17,14 +17,16 @@ from typing import Any
 
 import pytest
 
-import harness.providers.kind as kind_module
+import harness.providers.kind.upgrade as kind_module
 from harness.providers.base import Cluster
-from harness.providers.kind import KindProvider, _Node, _Payload
+from harness.providers.kind import KindProvider
+from harness.providers.kind.node import Node
+from harness.providers.kind.upgrade import Payload
 from harness.versions import Version
 
 SOURCE, TARGET = Version(1, 27, 16), Version(1, 28, 15)
-NODES = [_Node("r-control-plane", "control-plane"), _Node("r-control-plane2", "control-plane"),
-         _Node("r-control-plane3", "control-plane"), _Node("r-worker", "worker"), _Node("r-worker2", "worker")]
+NODES = [Node("r-control-plane", "control-plane"), Node("r-control-plane2", "control-plane"),
+         Node("r-control-plane3", "control-plane"), Node("r-worker", "worker"), Node("r-worker2", "worker")]
 
 
 class _Core:
@@ -55,14 +57,14 @@ def recorded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[
     cluster = Cluster(name="r", provider="kind", version=SOURCE, kubeconfig=tmp_path / "kubeconfig",
                       workdir=tmp_path / "r")
 
-    def exec_(node: _Node, cmd: Sequence[str] | str, **kwargs: Any) -> tuple[int, str]:
+    def exec_(node: Node, cmd: Sequence[str] | str, **kwargs: Any) -> tuple[int, str]:
         calls.append(f"{node.name}: {cmd if isinstance(cmd, str) else ' '.join(cmd)}")
         return 0, ""
 
-    def payload(c: Cluster, v: Version) -> _Payload:
-        return _Payload(v, tmp_path / "payload", ["registry.k8s.io/kube-apiserver:" + v.tag])
+    def payload(c: Cluster, v: Version) -> Payload:
+        return Payload(v, tmp_path / "payload", ["registry.k8s.io/kube-apiserver:" + v.tag])
 
-    def distribute(c: Cluster, p: _Payload) -> None:
+    def distribute(c: Cluster, p: Payload) -> None:
         calls.append(f"distribute {p.version.tag} to every node")
 
     def drain(c: Cluster, node: str) -> list[Any]:
@@ -72,19 +74,19 @@ def recorded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[
     def wait_ready(c: Cluster, v: Version, names: Sequence[str] | None = None, timeout: float = 0) -> None:
         calls.append(f"{','.join(names or [])}: wait Ready at {v.tag}")
 
-    def wait_cp(c: Cluster, node: _Node, v: Version, api: Any, timeout: float = 0) -> None:
+    def wait_cp(c: Cluster, node: Node, v: Version, api: Any, timeout: float = 0) -> None:
         calls.append(f"{node.name}: wait static pods at {v.tag}")
 
-    monkeypatch.setattr(provider, "nodes", lambda c: list(NODES))
-    monkeypatch.setattr(provider, "_exec", exec_)
-    monkeypatch.setattr(provider, "_payload", payload)
-    monkeypatch.setattr(provider, "_distribute", distribute)
-    monkeypatch.setattr(provider, "_drain", drain)
-    monkeypatch.setattr(provider, "_wait_ready", wait_ready)
-    monkeypatch.setattr(provider, "_wait_control_plane", wait_cp)
-    monkeypatch.setattr(provider, "_core", lambda c: _Core(calls))
-    monkeypatch.setattr(provider, "_write_meta", lambda c: None)
-    monkeypatch.setattr(kind_module, "_kind_endpoint", lambda kubeconfig, workdir: None)
+    monkeypatch.setattr(provider.nodes, "of", lambda c: list(NODES))
+    monkeypatch.setattr(provider.nodes, "exec", exec_)
+    monkeypatch.setattr(provider.upgrader, "payload", payload)
+    monkeypatch.setattr(provider.upgrader, "distribute", distribute)
+    monkeypatch.setattr(provider.upgrader, "drain", drain)
+    monkeypatch.setattr(provider.nodes, "wait_ready", wait_ready)
+    monkeypatch.setattr(provider.upgrader, "wait_control_plane", wait_cp)
+    monkeypatch.setattr(provider.nodes, "core", lambda c: _Core(calls))
+    monkeypatch.setattr(kind_module, "write_meta", lambda c: None)
+    monkeypatch.setattr(kind_module, "kind_endpoint", lambda kubeconfig, workdir: None)
     monkeypatch.setattr(kind_module, "DowntimeMonitor", _Monitor)
     with contextlib.suppress(Exception):
         yield provider, cluster, calls
@@ -133,14 +135,14 @@ def test_a_failing_kubeadm_stops_the_sequence_and_names_the_node(
         recorded: tuple[KindProvider, Cluster, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
     provider, cluster, calls = recorded
 
-    def exec_(node: _Node, cmd: Sequence[str] | str, **kwargs: Any) -> tuple[int, str]:
+    def exec_(node: Node, cmd: Sequence[str] | str, **kwargs: Any) -> tuple[int, str]:
         argv = cmd if isinstance(cmd, str) else " ".join(cmd)
         calls.append(f"{node.name}: {argv}")
         if argv.startswith("kubeadm upgrade node") and node.name == "r-worker":
             return 1, "[preflight] Running pre-flight checks\nerror execution phase preflight: kubelet is not ready"
         return 0, ""
 
-    monkeypatch.setattr(provider, "_exec", exec_)
+    monkeypatch.setattr(provider.nodes, "exec", exec_)
     with pytest.raises(kind_module.UpgradeFailed, match="kubeadm upgrade node on r-worker: error execution phase"):
         provider.upgrade_nodes(cluster, TARGET)
     assert calls[-1] == "r-worker: kubeadm upgrade node --v=1"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.providers._kindimage import _images, _tools
-from harness.providers._kindimage._util import LOCAL_PREFIX, Entry
+from harness.nodeimage import _images, _tools
+from harness.nodeimage._util import LOCAL_PREFIX, Entry
 
 WORKLOAD_IMAGE = f"{LOCAL_PREFIX}/http-hello:v1"
 GREETING = "hello from a rehearsal workload\n"

@@ -14,17 +14,12 @@ from harness.binaries import BinarySet
 from harness.errors import InputError
 from harness.knowledge import RemovedApi, RemovedOption, load_knowledge, packaged_knowledge
 from harness.knowledge._load import minor_key
-from harness.knowledge.generate import (
-    COMPONENTS,
-    derive,
+from harness.knowledge.derive import COMPONENTS, derive, parse_help, refused_flags, refused_gates, render_document
+from harness.knowledge.generated import (
     generated_dir,
     load_generated,
     merge_generated,
-    parse_help,
-    refused_flags,
-    refused_gates,
     removed_admission_plugins,
-    render_document,
     with_generated,
 )
 

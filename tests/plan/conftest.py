@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.knowledge import Knowledge, packaged_knowledge
-from harness.knowledge.generate import with_generated
+from harness.knowledge import Knowledge, packaged_knowledge, with_generated
 
 
 @pytest.fixture(scope="session")

@@ -61,7 +61,7 @@ def _packaged() -> list[dict[str, Any]]:
 
 
 def _known_addon_names() -> set[str]:
-    text = resources.files("harness.snapshot").joinpath("addon_patterns.yaml").read_text(encoding="utf-8")
+    text = resources.files("harness.data").joinpath("addon_patterns.yaml").read_text(encoding="utf-8")
     return {a["name"] for a in yaml.safe_load(text)["addons"]}
 
 

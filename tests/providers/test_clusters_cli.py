@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import processes as _procs
 from harness.binaries import BinarySet
-from harness.providers import _procs
 from harness.providers.base import ClusterOptions, NodeSpec
 from harness.providers.local import LocalProvider
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import processes as _procs
 from harness.binaries import BinarySet
-from harness.providers import _procs
 from tests.conftest import default_sigint
 
 pytestmark = pytest.mark.slow

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from harness import processes as _procs
 from harness.binaries import BinarySet
-from harness.providers import _procs
-from harness.providers.base import Cluster, ClusterOptions, NodeSpec
-from harness.providers.local import LocalProvider, UpgradeFailed
+from harness.providers.base import Cluster, ClusterOptions, NodeSpec, UpgradeFailed
+from harness.providers.local import LocalProvider
 
 pytestmark = pytest.mark.slow
 

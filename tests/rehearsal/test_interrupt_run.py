@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.providers import _procs
+from harness import processes as _procs
 from tests.conftest import default_sigint
 from tests.rehearsal._run import leftovers
 

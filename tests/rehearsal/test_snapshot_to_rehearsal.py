@@ -11,8 +11,8 @@ import pytest
 from harness.binaries import BinarySet
 from harness.kube import api_client
 from harness.providers.local import LocalProvider
+from harness.provision import cluster_options
 from harness.recreate import recreate
-from harness.rehearsal import cluster_options
 from harness.scenario import load_scenario
 from tests.rehearsal._run import leftovers, rehearse, report
 
@@ -22,11 +22,7 @@ pytestmark = pytest.mark.slow
 def test_snapshot_of_a_live_cluster_rehearses(bin127: BinarySet, bin128: BinarySet, tmp_path: Path) -> None:
     scenario = load_scenario("default")
     provider = LocalProvider(root=tmp_path / "prod-state")
-    from harness.rehearsal import RehearsalSpec
-
-    spec = RehearsalSpec(source=bin127.version, target=bin128.version, snapshot=scenario.snapshot,
-                         provider=provider)
-    options, _ = cluster_options(spec)
+    options, _ = cluster_options(scenario.snapshot)
     with provider.cluster("prod", bin127.version, options) as prod:
         recreate(api_client(prod.kubeconfig), scenario.snapshot)
         snap = tmp_path / "prod.yaml"

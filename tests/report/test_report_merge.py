@@ -12,9 +12,12 @@ from junitparser import JUnitXml
 from report_builders import JUNIT_XSD, make_broke, make_error, make_pass, parse_html
 
 from harness.cli import main
+from harness.cli.report import exit_code
 from harness.errors import InputError
 from harness.report import write_reports
-from harness.report.merge import exit_code, load_fleet, merge, write_fleet
+from harness.report.json import load_fleet
+from harness.report.merge import merge
+from harness.report.write import write_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from harness.binaries import BinarySet
+from harness.binaries.bare import BareControlPlane, bare_control_plane
 from harness.progress import RecordingProgress
-from harness.providers._bare import BareControlPlane, bare_control_plane
 from harness.snapshot import dump, load, loads, take_snapshot
 from harness.snapshot.model import Snapshot
 
@@ -360,9 +360,9 @@ def test_same_cluster_same_bytes(cluster: Cluster, admin_text: str, tmp_path: Pa
 def test_small_pages_give_the_same_snapshot(
     cluster: Cluster, admin_text: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from harness.snapshot import _collect
+    from harness.snapshot import _reader
 
-    monkeypatch.setattr(_collect, "PAGE", 2)  # every list takes several pages, joined by continue tokens
+    monkeypatch.setattr(_reader, "PAGE", 2)  # every list takes several pages, joined by continue tokens
     assert dump(take_snapshot(cluster.kubeconfig)) == admin_text
 
 

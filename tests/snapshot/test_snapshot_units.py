@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from harness.snapshot import _addons, _collect, _helm, _sanitize
+from harness.snapshot import _build, _helm, _reader, _sanitize
+from harness.snapshot.addons import identify, patterns, split_image
 from harness.snapshot.model import HelmRelease
 
 RELEASE: dict[str, Any] = {
@@ -207,7 +208,7 @@ def test_sanitize_drops_what_the_server_owns() -> None:
     ],
 )
 def test_split_image(image: str, expected: tuple[str, str]) -> None:
-    assert _addons.split_image(image) == expected
+    assert split_image(image) == expected
 
 
 def deployment(name: str, ns: str, images: list[str], labels: dict[str, str] | None = None,
@@ -232,7 +233,7 @@ def test_identify_addons_by_chart_label_and_image() -> None:
                    labels={"app.kubernetes.io/name": "traefik", "app.kubernetes.io/version": "2.10.5"}),
         deployment("my-app", "shop", ["registry.example.com/shop:1"]),
     ]
-    addons = {(a.name, a.namespace): a for a in _addons.identify(releases, workloads)}
+    addons = {(a.name, a.namespace): a for a in identify(releases, workloads)}
     assert set(addons) == {("cert-manager", "cert-manager"), ("kube-proxy", "kube-system"),
                            ("cilium", "kube-system"), ("traefik", "edge")}
     cm = addons[("cert-manager", "cert-manager")]
@@ -249,9 +250,9 @@ def test_identify_addons_by_chart_label_and_image() -> None:
 
 
 def test_every_pattern_compiles_and_names_are_unique() -> None:
-    names = [p.name for p in _addons.patterns()]
+    names = [p.name for p in patterns()]
     assert len(names) == len(set(names)) and len(names) >= 30
-    assert all(p.images for p in _addons.patterns())
+    assert all(p.images for p in patterns())
 
 
 # -- control plane ---------------------------------------------------------------------------------------------
@@ -262,9 +263,9 @@ def kubeadm_config(text: str) -> dict[str, Any]:
 
 
 def test_control_plane_not_visible_on_managed_clusters() -> None:
-    cp = _collect._control_plane([], [], True)
-    assert not cp.visible and cp.source == _collect.NOT_VISIBLE
-    cp = _collect._control_plane([], _collect.ListFailed(403, "nope"), False)
+    cp = _build.control_plane_flags([], [], True)
+    assert not cp.visible and cp.source == _build.NOT_VISIBLE
+    cp = _build.control_plane_flags([], _reader.ListFailed(403, "nope"), False)
     assert not cp.visible
     assert cp.source == "not visible: pods in kube-system not readable (forbidden); configmaps not readable"
 
@@ -272,14 +273,14 @@ def test_control_plane_not_visible_on_managed_clusters() -> None:
 def test_control_plane_from_kubeadm_config_both_extra_args_shapes() -> None:
     v1beta3 = ("apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\napiServer:\n  extraArgs:\n"
                "    feature-gates: A=true,B=false\n    enable-admission-plugins: NodeRestriction\n")
-    cp = _collect._control_plane([kubeadm_config(v1beta3)], [], True)
+    cp = _build.control_plane_flags([kubeadm_config(v1beta3)], [], True)
     assert cp.visible and cp.source == "kubeadm-config"
     assert cp.apiserver_args == ["--enable-admission-plugins=NodeRestriction", "--feature-gates=A=true,B=false"]
     assert cp.feature_gates == {"A": True, "B": False} and cp.admission_plugins == ["NodeRestriction"]
     v1beta4 = ("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n"
                "featureGates: {ControlPlaneKubeletLocalMode: true}\n"
                "scheduler:\n  extraArgs:\n  - name: feature-gates\n    value: C=true\n")
-    cp = _collect._control_plane([kubeadm_config(v1beta4)], [], True)
+    cp = _build.control_plane_flags([kubeadm_config(v1beta4)], [], True)
     assert cp.scheduler_args == ["--feature-gates=C=true"] and cp.feature_gates == {"C": True}
     assert cp.kubeadm_feature_gates == {"ControlPlaneKubeletLocalMode": True}
 
@@ -355,10 +356,10 @@ def test_mask_text(text: str, expected: str) -> None:
 
 def test_continue_token_from_the_list_head_or_the_whole_page() -> None:
     head = b'{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"9","continue":"eyJ2Ij0=",'
-    assert _collect._continue_token(head + b'"remainingItemCount":3},"items":[{"metadata":{"continue":"x"}}]}') == (
+    assert _reader._continue_token(head + b'"remainingItemCount":3},"items":[{"metadata":{"continue":"x"}}]}') == (
         "eyJ2Ij0="
     )
     last = b'{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"9"},"items":[{"a":"continue"}]}'
-    assert _collect._continue_token(last) == ""
+    assert _reader._continue_token(last) == ""
     other_order = json.dumps({"items": [], "metadata": {"continue": "tok"}, "kind": "List"}).encode()
-    assert _collect._continue_token(other_order) == "tok"
+    assert _reader._continue_token(other_order) == "tok"

@@ -16,11 +16,9 @@ import subprocess
 from pathlib import Path
 from typing import Any, cast
 
-from harness.binaries._cache import locked
-from harness.progress import NullProgress, Progress
-from harness.providers._kindimage._util import (
+from harness.binaries import locked
+from harness.nodeimage._util import (
     KIND_MODULE,
-    KIND_VERSION,
     LOCAL_PREFIX,
     BuildFailed,
     digest,
@@ -28,6 +26,7 @@ from harness.providers._kindimage._util import (
     run,
     sys_resource_missing,
 )
+from harness.progress import NullProgress, Progress
 
 SUITE = "bookworm"
 MIRROR = os.environ.get("REHEARSE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
@@ -41,13 +40,14 @@ PACKAGES = (
 CNI_PLUGINS = ("host-local", "loopback", "ptp", "portmap", "bridge")
 
 
-def kind_module_dir(progress: Progress | None = None) -> Path:
-    """The ``sigs.k8s.io/kind`` module source in the Go module cache (downloaded once through the proxy)."""
-    out = run(["go", "mod", "download", "-json", f"{KIND_MODULE}@{KIND_VERSION}"], cwd=kind_root(),
-              what=f"go mod download {KIND_MODULE}@{KIND_VERSION}")
+def kind_module_dir(kind_release: str) -> Path:
+    """The ``sigs.k8s.io/kind`` module source of ``kind_release`` (``v0.25.0``) in the Go module cache (downloaded
+    once through the proxy)."""
+    out = run(["go", "mod", "download", "-json", f"{KIND_MODULE}@{kind_release}"], cwd=kind_root(),
+              what=f"go mod download {KIND_MODULE}@{kind_release}")
     data = json.loads(out)
     if data.get("Error") or not data.get("Dir"):
-        raise BuildFailed(f"{KIND_MODULE}@{KIND_VERSION} cannot be had: {data.get('Error')}")
+        raise BuildFailed(f"{KIND_MODULE}@{kind_release} cannot be had: {data.get('Error')}")
     return Path(data["Dir"])
 
 
@@ -157,18 +157,19 @@ def lay_kind_files(root: Path, kind_dir: Path, crictl: Path) -> None:
         machine_id.write_text("")
 
 
-def base_image_ref(key: str) -> str:
-    return f"{LOCAL_PREFIX}/kind-base:{SUITE}-{KIND_VERSION}-{key}"
+def base_image_ref(kind_release: str, key: str) -> str:
+    return f"{LOCAL_PREFIX}/kind-base:{SUITE}-{kind_release}-{key}"
 
 
-def build_base_image(client: object, crictl: Path, progress: Progress | None = None) -> str:
-    """The node base image (debootstrap root + kind's files), imported into the engine once; returns its ref."""
+def build_base_image(client: object, crictl: Path, kind_release: str, progress: Progress | None = None) -> str:
+    """The node base image (debootstrap root + the files of ``kind_release``), imported into the engine once;
+    returns its ref."""
     progress = progress or NullProgress()
     docker = cast(Any, client)
-    kind_dir = kind_module_dir(progress)
+    kind_dir = kind_module_dir(kind_release)
     src = debootstrap_root(progress)
     key = digest([src.name, str(kind_dir), str(crictl.stat().st_size), str(sys_resource_missing()), "base-3"])
-    ref = base_image_ref(key)
+    ref = base_image_ref(kind_release, key)
     with locked(kind_root(), "base-image"):
         if not docker.images.list(name=ref):
             _import_base(docker, src, kind_dir, crictl, key, ref, progress)

@@ -1,6 +1,6 @@
-"""Scenario checks as data: wait for a condition, exists/absent, apply expecting success or failure, HTTP probe
-through a Service, command in a pod. Checks that need a real container are skipped, never passed, where pods are
-simulated (the local provider)."""
+"""The checks a scenario file declares, as data: wait for a condition, exists/absent, apply expecting success or
+failure, HTTP probe through a Service, command in a pod, pytest file. Checks that need a real container are
+skipped, never passed, where pods are simulated (the local provider)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.checks._base import CheckContext, CheckRun, poll
+from harness.checks._base import CheckContext, CheckRun, poll, polled
 from harness.scenario import CheckSpec
 
 
@@ -69,8 +69,7 @@ class ScenarioCheck:
                     return c.get("status") == "True", f"{cond}={c.get('status')} {c.get('message', '')}".strip()
             return False, f"{_describe(obj)} has no {cond} condition yet"
 
-        ok, msg = poll(probe, self.timeout)
-        return CheckRun("pass" if ok else "fail", msg)
+        return polled(probe, self.timeout)
 
     def _exists(self, ctx: CheckContext, p: dict[str, Any]) -> CheckRun:
         ok, msg = poll(lambda: (_live(ctx, p["object"]) is not None, f"{_describe(p['object'])} not found"),

@@ -14,9 +14,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.binaries._cache import locked
+from harness.binaries import locked
+from harness.nodeimage._util import BuildFailed, environ, kind_root, run
 from harness.progress import NullProgress, Progress
-from harness.providers._kindimage._util import BuildFailed, environ, kind_root, run
 
 CRICTL = ("sigs.k8s.io/cri-tools/cmd/crictl", "v1.34.0")  # v1.28.0 is refused by the module proxy; 1.34 works
 COREDNS = ("github.com/coredns/coredns", "v1.10.1")  # what kubeadm 1.27 and 1.28 deploy

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from harness.nodeimage._manifests import KINDNETD_SCRIPT, LOCAL_PATH_SCRIPT
+from harness.nodeimage._util import LOCAL_PREFIX, BuildFailed, Entry, digest, file_digest, write_tar
 from harness.progress import NullProgress, Progress
-from harness.providers._kindimage._manifests import KINDNETD_SCRIPT, LOCAL_PATH_SCRIPT
-from harness.providers._kindimage._util import LOCAL_PREFIX, BuildFailed, Entry, digest, file_digest, write_tar
 
 PATH_ENV = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin"
 

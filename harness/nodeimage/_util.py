@@ -1,11 +1,10 @@
-"""Small helpers shared by the node-image builders: the cache, commands, tar streams, the docker client."""
+"""Small helpers shared by the node-image builders: the cache, commands, tar streams, commands in containers."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import os
-import socket
 import subprocess
 import tarfile
 import time
@@ -14,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.binaries._cache import cache_root
+from harness.binaries import cache_root
+from harness.engine import run_in
 from harness.errors import InfraError
 
-# kind v0.25.0 is the CLI rehearse uses; its node-image layout (images/base/files in the Go module) is the contract.
+# The node-image layout of kind's Go module (images/base/files) at the release rehearse runs is the contract.
 KIND_MODULE = "sigs.k8s.io/kind"
-KIND_VERSION = "v0.25.0"
 # Locally built images are named under localhost/: a reference that is somehow missing makes the engine try
 # localhost (loopback) and fail, never a registry elsewhere.
 LOCAL_PREFIX = "localhost/rehearse"
@@ -107,47 +106,13 @@ def write_tar(fileobj: Any, entries: Iterable[Entry]) -> None:
                 tar.addfile(info, io.BytesIO(data))
 
 
-def docker_client(timeout: int = 600) -> Any:
-    """A docker SDK client for the local engine (``DOCKER_HOST`` honoured)."""
-    try:
-        import docker
-    except ImportError as e:  # pragma: no cover - docker is a dependency
-        raise InfraError("the docker Python package is not installed") from e
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    if host.startswith("unix://"):
-        # Checked first: the SDK leaks its socket when nobody listens on the path (absent, or left by a stopped
-        # engine).
-        path = host[len("unix://"):]
-        if not Path(path).exists():
-            raise InfraError(f"no Docker engine answers (no socket at {host}); start one (scripts/kind/engine.sh "
-                             "here)")
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-            probe.settimeout(5)
-            try:
-                probe.connect(path)
-            except OSError as e:
-                raise InfraError(f"no Docker engine answers on {host} ({e.strerror or e}); start one "
-                                 "(scripts/kind/engine.sh here)") from e
-    client = None
-    try:
-        client = docker.from_env(timeout=timeout)
-        client.ping()
-    except Exception as e:
-        if client is not None:
-            client.close()
-        raise InfraError(f"no Docker engine answers ({e}); start one (scripts/kind/engine.sh here)") from e
-    return client
-
-
 def exec_in(container: Any, cmd: Sequence[str] | str, *, what: str | None = None, check: bool = True,
             environment: Mapping[str, str] | None = None) -> str:
     """Run ``cmd`` in a running container through the docker SDK; raise on a non-zero exit when ``check``."""
-    argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
-    res = container.exec_run(argv, environment=dict(environment or {}), demux=False)
-    out = (res.output or b"").decode(errors="replace")
-    if check and res.exit_code != 0:
+    argv, code, out = run_in(container, cmd, environment)
+    if check and code != 0:
         lines = [ln for ln in out.splitlines() if ln.strip()]
-        raise BuildFailed(f"{what or argv[-1][:80]} failed in {container.name} (exit {res.exit_code}): "
+        raise BuildFailed(f"{what or argv[-1][:80]} failed in {container.name} (exit {code}): "
                           f"{lines[-1] if lines else ''}")
     return out
 

@@ -1,15 +1,13 @@
 """A bare control plane: real etcd and kube-apiserver processes, nothing else.
 
-Used where only the API matters (probing discovery for the knowledge generator, tests of the binaries and of
-the snapshot). Authentication is a static admin token; authorization is RBAC, so other identities can be
-restricted for real.
+Used where only the API matters: discovery for the knowledge derivation tool (:mod:`harness.knowledge.derive`),
+tests of the binaries and of the snapshot. Authentication is a static admin token; authorization is RBAC, so
+other identities can be restricted for real.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -20,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import InfraError
+from harness.processes import stop_group
 
 
 def free_port() -> int:
@@ -151,15 +150,7 @@ class BareControlPlane:
         """Stop the processes one at a time, newest first: kube-apiserver exits at once while etcd still runs
         (signalled together, it waits for etcd until killed, 15 s)."""
         while self.procs:
-            p = self.procs.pop()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGTERM)
-            try:
-                p.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+            stop_group(self.procs.pop(), grace)
 
     stop_in_order = stop
 

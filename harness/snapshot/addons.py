@@ -1,6 +1,6 @@
 """Identify add-ons (CoreDNS, CNI, ingress controllers, cert-manager…) by Helm chart, labels and image tags.
 
-The knowledge of names, labels and images is data: ``addon_patterns.yaml`` next to this module.
+The knowledge of names, labels and images is data: ``harness/data/addon_patterns.yaml``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class Pattern:
 @functools.cache
 def patterns() -> tuple[Pattern, ...]:
     """The bundled add-on patterns."""
-    text = resources.files("harness.snapshot").joinpath("addon_patterns.yaml").read_text(encoding="utf-8")
+    text = resources.files("harness.data").joinpath("addon_patterns.yaml").read_text(encoding="utf-8")
     data = yaml.safe_load(text) or {}
     return tuple(
         Pattern(

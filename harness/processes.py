@@ -1,4 +1,5 @@
-"""Process bookkeeping for providers that run components as local processes."""
+"""Processes the harness starts: command-line tools run in their own session, and components that outlive the
+call (their pids, a safety net that finds them by directory, stopping them)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,37 @@ def terminate(pids: Sequence[int], grace: float = 10.0) -> None:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(alive(p) for p in pids):
         time.sleep(0.05)
+
+
+def run_in_session(args: Sequence[str], log: Path, *, timeout: float, grace: float, header: str | None = None,
+                   env: dict[str, str] | None = None) -> int:
+    """Run a command-line tool in its own session (Ctrl-C reaches us, not it), its output appended to ``log``
+    after ``header``; if we are interrupted, stop its process group (SIGTERM, SIGKILL after ``grace`` seconds)
+    and re-raise. Returns its exit code."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as fh:
+        if header is not None:
+            fh.write(f"{header}\n".encode())
+            fh.flush()
+        proc = subprocess.Popen(list(args), env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            return proc.wait(timeout=timeout)
+        except BaseException:
+            stop_group(proc, grace)
+            raise
+
+
+def stop_group(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """Stop the process group ``proc`` leads: SIGTERM, then SIGKILL after ``grace`` seconds; reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def read_pid(path: Path) -> int | None:

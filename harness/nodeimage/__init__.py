@@ -18,17 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.binaries import BinarySet, ensure
-from harness.binaries._cache import locked
-from harness.progress import NullProgress, Progress
-from harness.providers._kindimage import _images, _manifests, _rootfs, _tools
-from harness.providers._kindimage._util import (
-    KIND_VERSION,
+from harness.binaries import BinarySet, ensure, locked
+from harness.engine import docker_client
+from harness.nodeimage import _images, _manifests, _rootfs, _tools
+from harness.nodeimage._util import (
     LOCAL_PREFIX,
     BuildFailed,
     Entry,
     digest,
-    docker_client,
     exec_in,
     file_digest,
     kind_root,
@@ -36,6 +33,7 @@ from harness.providers._kindimage._util import (
     tar_bytes,
     write_tar,
 )
+from harness.progress import NullProgress, Progress
 from harness.versions import Version
 
 NODE_COMPONENTS = ("kubelet", "kubeadm", "kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
@@ -84,9 +82,10 @@ def _component_specs(bins: BinarySet, wanted: list[str], root: Path, progress: P
     return specs
 
 
-def build_node_image(version: Version, *, progress: Progress | None = None, client: Any = None,
+def build_node_image(version: Version, kind_release: str, *, progress: Progress | None = None, client: Any = None,
                      sources: tuple[str, ...] = ("cache", "build")) -> str:
-    """Build (or find cached) the kind node image of ``version``; returns its local reference.
+    """Build (or find cached) the node image of Kubernetes ``version`` for kind ``kind_release`` (``v0.25.0``:
+    the layout of that release's own node images); returns its local reference.
 
     Binaries come from :func:`harness.binaries.ensure`, by default from the cache or built from Go modules (this
     builder is for machines that cannot download); ``/kind/version`` is the patch that was really built.
@@ -97,7 +96,7 @@ def build_node_image(version: Version, *, progress: Progress | None = None, clie
     bins = ensure(version, NODE_COMPONENTS, sources=sources, progress=progress)
     ref = node_image_ref(bins.version)
     crictl = _tools.crictl(progress)
-    base = _rootfs.build_base_image(client, crictl, progress)
+    base = _rootfs.build_base_image(client, crictl, kind_release, progress)
     root = _rootfs.debootstrap_root(progress)
     busybox = _tools.busybox(progress)
     wanted = _kubeadm_images(bins)
@@ -113,14 +112,15 @@ def build_node_image(version: Version, *, progress: Progress | None = None, clie
             if (client.images.get(ref).labels or {}).get("io.rehearse.node-key") == key:
                 progress.update(f"node image {ref} is up to date")
                 return ref
-        _build(client, base, ref, key, bins, specs, tools_ref, tools_spec, cni_yaml, storage_yaml, wanted, progress)
+        _build(client, base, ref, key, kind_release, bins, specs, tools_ref, tools_spec, cni_yaml, storage_yaml,
+               wanted, progress)
     progress.update(f"node image {ref} built in {time.monotonic() - start:.0f}s")
     return ref
 
 
-def _build(client: Any, base: str, ref: str, key: str, bins: BinarySet, specs: list[tuple[str, Any]],
-           tools_ref: str, tools_spec: Any, cni_yaml: str, storage_yaml: str, wanted: list[str],
-           progress: Progress) -> None:
+def _build(client: Any, base: str, ref: str, key: str, kind_release: str, bins: BinarySet,
+           specs: list[tuple[str, Any]], tools_ref: str, tools_spec: Any, cni_yaml: str, storage_yaml: str,
+           wanted: list[str], progress: Progress) -> None:
     progress.step(f"building kind node image {ref}")
     # Component images, under the names kubeadm wants (tagged in the engine only while they are saved).
     work = kind_root() / "work" / f"node-{bins.version.tag}-{key}"
@@ -142,13 +142,14 @@ def _build(client: Any, base: str, ref: str, key: str, bins: BinarySet, specs: l
                 if wanted_ref != spec.ref:
                     client.images.remove(wanted_ref, noprune=True)
             archives.append(archive)
-        _assemble(client, base, ref, key, bins, work, archives, cni_yaml, storage_yaml, wanted, progress)
+        _assemble(client, base, ref, key, kind_release, bins, work, archives, cni_yaml, storage_yaml, wanted,
+                  progress)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _assemble(client: Any, base: str, ref: str, key: str, bins: BinarySet, work: Path, archives: list[Path],
-              cni_yaml: str, storage_yaml: str, wanted: list[str], progress: Progress) -> None:
+def _assemble(client: Any, base: str, ref: str, key: str, kind_release: str, bins: BinarySet, work: Path,
+              archives: list[Path], cni_yaml: str, storage_yaml: str, wanted: list[str], progress: Progress) -> None:
     """``kind build node-image``'s steps: binaries, /kind files, images into containerd, commit."""
     name = f"rehearse-kind-build-{key}"
     with contextlib.suppress(Exception):
@@ -214,7 +215,7 @@ def _assemble(client: Any, base: str, ref: str, key: str, bins: BinarySet, work:
     # docker commit cannot set STOPSIGNAL: systemd exits on SIGRTMIN+3 (SIGTERM makes it re-execute).
     dockerfile = (f"FROM {tmp_ref}\nSTOPSIGNAL SIGRTMIN+3\n"
                   f'LABEL io.rehearse.node-key="{key}" io.rehearse.kubernetes="{bins.version.tag}" '
-                  f'io.rehearse.kind="{KIND_VERSION}"\n')
+                  f'io.rehearse.kind="{kind_release}"\n')
     try:
         client.images.build(fileobj=_fileobj(tar_bytes([Entry("Dockerfile", dockerfile.encode())])),
                             custom_context=True, tag=ref, pull=False, rm=True, forcerm=True)

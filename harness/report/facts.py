@@ -1,20 +1,11 @@
-"""What every renderer says the same way: counts, the upgrade path, what broke, durations, file writing."""
+"""What every renderer says the same way: counts, the upgrade path, what broke, durations, the fleet table."""
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
 
-from harness.errors import InputError
-from harness.report.model import CheckResult, Classification, Finding, ObjectRef, Report, Severity, Verdict
-
-if TYPE_CHECKING:
-    from harness.report.merge import Fleet
-
-StrPath: TypeAlias = "str | os.PathLike[str]"
+from harness.report.model import CheckResult, Classification, Finding, Fleet, ObjectRef, Report, Severity, Verdict
 
 VERDICT_WORDS: dict[str, str] = {"pass": "PASSED", "broke": "BROKE", "error": "ERROR"}
 CLASSIFICATIONS: tuple[Classification, ...] = ("ok", "broke", "already-broken", "fixed", "skipped")
@@ -140,17 +131,6 @@ def duration(seconds: float | None) -> str:
     return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
-def summary_line(report: Report) -> str:
-    """Counts in one line: checks by classification, findings by severity, API downtime."""
-    checks = check_counts(report)
-    findings = finding_counts(report)
-    parts = [f"{checks[k]} {CLASSIFICATION_WORDS[k]}" for k in CLASSIFICATIONS]
-    parts.append(", ".join(f"{findings[s]} {s}" for s in SEVERITIES) + " findings")
-    if report.api_downtime_seconds is not None:
-        parts.append(f"API down {duration(report.api_downtime_seconds)}")
-    return " · ".join(parts)
-
-
 @dataclass(frozen=True)
 class FleetRow:
     """One cluster of a fleet: what it upgraded, its verdict, what it found."""
@@ -179,6 +159,18 @@ def fleet_rows(fleet: Fleet) -> list[FleetRow]:
     return rows
 
 
+def fleet_broke_rows(fleet: Fleet) -> tuple[list[BrokeRow], list[str]]:
+    """What broke in every cluster, in input order, and the cluster of each row."""
+    rows: list[BrokeRow] = []
+    clusters: list[str] = []
+    for member in fleet.members:
+        if member.report is not None:
+            member_rows = broke_rows(member.report)
+            rows += member_rows
+            clusters += [member.name] * len(member_rows)
+    return rows, clusters
+
+
 def verdict_counts(fleet: Fleet) -> dict[Verdict, int]:
     """How many clusters passed, broke, errored."""
     counts: dict[Verdict, int] = {"pass": 0, "broke": 0, "error": 0}
@@ -186,20 +178,3 @@ def verdict_counts(fleet: Fleet) -> dict[Verdict, int]:
         counts[member.verdict] = counts.get(member.verdict, 0) + 1
     return counts
 
-
-def write_bytes(path: Path, data: bytes) -> Path:
-    """Write a file atomically (a crash leaves the old file or none, never half a report)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"{path}: cannot write: {e.strerror or e}") from e
-    return path
-
-
-def write_text(path: Path, text: str) -> Path:
-    """Write UTF-8 text atomically; characters UTF-8 cannot hold (lone surrogates) become ``?``."""
-    return write_bytes(path, text.encode("utf-8", errors="replace"))
