@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.binaries import ensure
-from harness.checks import CheckContext, CheckRun, builtin_checks, run_checks, scenario_checks
+from harness.checks import Check, CheckContext, CheckRun, builtin_checks, run_checks, scenario_checks
 from harness.errors import InfraError, RehearseError
 from harness.knowledge import Knowledge
 from harness.kube import api_client
@@ -69,7 +69,7 @@ class _State:
     helm: Path = field(init=False)  # prepare
     cluster: Cluster = field(init=False)  # provision
     api: Any = None  # recreate: a client of the cluster
-    checks: list[Any] = field(default_factory=list)  # recreate: for what was recreated, and the scenario's
+    checks: list[Check] = field(default_factory=list)  # recreate: for what was recreated, and the scenario's
     before: dict[str, CheckRun] = field(default_factory=dict)  # check-before
     downtime: float = 0.0  # upgrade: seconds the API was down, over the hops so far
     failure: str | None = None  # upgrade: why it stopped, None while every hop completes
@@ -259,7 +259,7 @@ def _cleanup(s: _State, cluster: Cluster) -> None:
         report.phases.append(ph)
 
 
-def _classify(checks: list[Any], before: dict[str, CheckRun], after: dict[str, CheckRun]) -> list[CheckResult]:
+def _classify(checks: list[Check], before: dict[str, CheckRun], after: dict[str, CheckRun]) -> list[CheckResult]:
     results = []
     for c in checks:
         b, a = before.get(c.id), after.get(c.id)

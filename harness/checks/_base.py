@@ -53,11 +53,16 @@ class CheckContext:
 
 
 class Check(Protocol):
-    """A smoke check."""
+    """A smoke check: an id, a name and a timeout (read-only), and how to run it once."""
 
-    id: str
-    name: str
-    timeout: float
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def timeout(self) -> float: ...
 
     def run(self, ctx: CheckContext) -> CheckRun:
         """Run once (polling up to ``timeout`` where the check waits for a state)."""

@@ -82,7 +82,6 @@ class UpgradeResult:
     components: Sequence[tuple[str, float]] = ()
 
 
-
 class UpgradeFailed(InfraError):
     """A component of the target version would not start or become healthy; ``cause`` is its own words."""
 
