@@ -17,3 +17,7 @@ def new_parser(subs: SubParsers, name: str, help_text: str, description: str, ex
     )
     return parser
 
+
+def verdict_exit_code(verdict: str) -> int:
+    """The exit code of a rehearsal's (or a fleet's) verdict: pass 0, broke 1, anything else (error) 3."""
+    return {"pass": 0, "broke": 1}.get(verdict, 3)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from harness.cli._common import SubParsers, new_parser
+from harness.cli._common import SubParsers, new_parser, verdict_exit_code
 from harness.cli._ui import UI
 
 if TYPE_CHECKING:
-    from harness.report.model import Fleet, Verdict
+    from harness.report.model import Fleet
 
-_EXIT_CODES: dict[Verdict, int] = {"pass": 0, "broke": 1, "error": 3}
 _EXIT_NOTE = "exit code: 1 if any cluster broke, else 3 if any errored (no readable report), else 0"
 
 
@@ -45,7 +44,7 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
 
 def exit_code(fleet: Fleet) -> int:
     """1 if any cluster broke, else 3 if any errored, else 0."""
-    return _EXIT_CODES[fleet.verdict]
+    return verdict_exit_code(fleet.verdict)
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:

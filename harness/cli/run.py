@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli._common import SubParsers, new_parser
+from harness.cli._common import SubParsers, new_parser, verdict_exit_code
 from harness.cli._ui import UI
 from harness.errors import InputError
 
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace, ui: UI) -> int:
                             markdown=_path(args.markdown), html=_path(args.html))
     ui.out.print(render(report))
     ui.info(f"reports: {', '.join(str(p) for p in written.values())}")
-    return {"pass": 0, "broke": 1}.get(report.verdict, 3)
+    return verdict_exit_code(report.verdict)
 
 
 def _path(value: str | None) -> Path | None:
