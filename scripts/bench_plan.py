@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from harness.knowledge import RemovedApi, packaged_knowledge, with_generated  # noqa: E402
+from harness.knowledge import RemovedApi, packaged_knowledge  # noqa: E402
 from harness.plan import plan  # noqa: E402
 from harness.versions import catalogue  # noqa: E402
 
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
-    knowledge = with_generated(packaged_knowledge())
+    knowledge = packaged_knowledge()  # generated facts included
     cat = catalogue()
     source, target = cat.resolve(SOURCE), cat.resolve(TARGET)
     loader = "CSafeLoader (libyaml)" if LOADER is not yaml.SafeLoader else "SafeLoader (pure Python)"

@@ -39,22 +39,22 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
-    from harness.knowledge import load_knowledge, with_generated
+    from harness.knowledge import load_knowledge
     from harness.plan import plan
     from harness.report.console import render
     from harness.versions import catalogue
 
     cat = catalogue()
     source, target = cat.resolve(args.from_version, what="--from"), cat.resolve(args.to_version, what="--to")
-    cat.hops(source, target)  # a downgrade or --from equal to --to is refused before any file is read
-    knowledge = with_generated(load_knowledge([Path(d) for d in args.knowledge]))
+    hops = cat.hops(source, target)  # a downgrade or --from equal to --to is refused before any file is read
+    knowledge = load_knowledge([Path(d) for d in args.knowledge])  # curated, the user's, then generated
     snap = None
     if args.snapshot:
         from harness import snapshot as snapshot_io
 
         snap = snapshot_io.load(Path(args.snapshot))
     report = plan(source, target, snapshot=snap, manifest_paths=[Path(p) for p in args.manifests],
-                  knowledge=knowledge)
+                  knowledge=knowledge, hops=hops)
     details = report.phases[0].details if report.phases else {}
     if args.manifests:
         ui.info(f"read {details.get('files', 0)} manifest files ({details.get('objects', 0)} documents)")
