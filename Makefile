@@ -1,7 +1,17 @@
 # rehearse — developer and CI entry points. `make demo` and `make test` work on a fresh machine.
+#
+# Every target runs in the project's own virtual environment, .venv: made with `$(PYTHON) -m venv` on first use
+# (PYTHON picks the interpreter, python3 by default; naming another one remakes .venv), with rehearse installed
+# editable with its dev extras; reinstalled only when pyproject.toml changes (stamp .venv/.installed). Nothing
+# is installed into the system interpreter, so an externally managed Python (PEP 668: Debian 12, Ubuntu 23.04+,
+# Fedora) works as is. A Python without venv/ensurepip (Debian without python3-venv) stops with one line naming
+# the package to install.
 PYTHON ?= python3
-PIP ?= $(PYTHON) -m pip
-REHEARSE ?= $(PYTHON) -m harness
+VENV := .venv
+VENV_PYTHON := $(CURDIR)/$(VENV)/bin/python
+PIP ?= $(VENV_PYTHON) -m pip
+REHEARSE ?= $(VENV_PYTHON) -m harness
+
 # The Kubernetes versions the tests need, built once and cached ($(REHEARSE_CACHE_DIR) or ~/.cache/rehearse):
 # 1.27/1.28 for the default rehearsal and the provider tests, 1.24/1.25/1.26/1.29 for the removed-API scenarios
 # (1.26 also proves the step-down to the newest buildable patch). Cold, about 5-7 minutes each on 2 cores.
@@ -12,8 +22,42 @@ PYTEST_ARGS ?=
 
 .PHONY: install tools binaries test test-fast lint demo bench clean-cache
 
-install:
+install: $(VENV)/.installed
+
+# Makes (or remakes) .venv when it is missing, broken, or was made by another PYTHON. Its output is empty on success
+# and otherwise the one line to stop with: run by $(shell) and stopped by $(error), so that no "make: *** [...]
+# Error" line follows it. Debian's venv names the package that has ensurepip (apt install python3.11-venv).
+define VENV_SCRIPT
+if [ "$$(cat $(VENV)/.python 2>/dev/null)" = '$(PYTHON)' ] && $(VENV_PYTHON) -m pip --version >/dev/null 2>&1; \
+  then exit 0; fi; \
+command -v '$(PYTHON)' >/dev/null 2>&1 \
+  || { echo "no $(PYTHON) found: install Python 3.10 or newer, or name one with make PYTHON=/path/to/python3"; exit; }; \
+'$(PYTHON)' -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null \
+  || { echo "$(PYTHON) is not Python 3.10 or newer: name one with make PYTHON=/path/to/python3"; exit; }; \
+rm -rf $(VENV); \
+if out=$$('$(PYTHON)' -m venv $(VENV) 2>&1); then echo '$(PYTHON)' >$(VENV)/.python; \
+  echo "make: created $(VENV) with $(PYTHON); installing rehearse and its dev tools into it" >&2; exit 0; fi; \
+rm -rf $(VENV); \
+case "$$out" in \
+  *ensurepip*|*"No module named venv"*) \
+    pkg=$$(printf '%s\n' "$$out" | sed -n 's/^ *apt install \(python[0-9.]*-venv\).*/\1/p' | head -n 1); \
+    echo "$(PYTHON) has no venv module; install it: apt-get install $${pkg:-python3-venv}";; \
+  *) echo "'$(PYTHON) -m venv $(VENV)' failed: $$(printf '%s\n' "$$out" | grep . | tail -n 1)";; \
+esac
+endef
+DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))
+venv_or_stop = $(eval VENV_PROBLEM := $(shell $(VENV_SCRIPT)))$(if $(VENV_PROBLEM),$(error $(VENV_PROBLEM)))
+
+# Remade when pyproject.toml changes, and whenever .venv was made by another PYTHON than the one named now.
+ifneq ($(shell cat $(VENV)/.python 2>/dev/null),$(PYTHON))
+VENV_STALE := yes
+$(VENV)/.installed: venv-python-changed
+.PHONY: venv-python-changed
+endif
+$(VENV)/.installed: pyproject.toml
+	$(if $(DRY_RUN),$(if $(VENV_STALE),$(PYTHON) -m venv $(VENV)),$(venv_or_stop))
 	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
 
 # One Go build per version: 1.27/1.28 also give kubectl and helm (tests) and, where the kind tests can run (root),
 # kubelet, kubeadm and kube-proxy for the node images, compiled together with their control plane.
@@ -26,31 +70,36 @@ binaries: install
 	  || exit $$?; done
 	@for v in $(TEST_VERSIONS); do $(REHEARSE) binaries ensure --version $$v || exit $$?; done
 
-# System tools some tests drive: rsync (gitlab-ci-local's shell executor copies the project with it).
+# System tools some tests drive: rsync (gitlab-ci-local's shell executor copies the project with it) and Debian's
+# chromium (Playwright drives report.html in it, executable_path=/usr/bin/chromium; no `playwright install`).
 tools:
 	@command -v rsync >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && apt-get install -y -qq rsync >/dev/null; \
 	  else echo "make: the tests need rsync (e.g. apt-get install rsync)" >&2; exit 2; fi; }
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "make: the tests need chromium (e.g. apt-get install chromium)" >&2; exit 2; fi; }
 
 # Every test, the kind end-to-end ones (marker `docker`) included: scripts/kind/with_engine.sh starts a Docker
 # engine and builds the kind node images first (needs root; without it those tests report themselves skipped).
 test: install tools binaries lint
-	PYTHON=$(PYTHON) KIND_VERSIONS="$(KIND_VERSIONS)" bash scripts/kind/with_engine.sh $(PYTHON) -m pytest $(PYTEST_ARGS)
+	PYTHON=$(VENV_PYTHON) KIND_VERSIONS="$(KIND_VERSIONS)" bash scripts/kind/with_engine.sh $(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
 
 test-fast: install
-	$(PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(VENV_PYTHON) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: install
-	$(PYTHON) -m ruff check harness tests scripts
-	$(PYTHON) -m mypy
-	$(PYTHON) -c 'import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True))'
+	$(VENV_PYTHON) -m ruff check harness tests scripts
+	$(VENV_PYTHON) -m mypy
+	$(VENV_PYTHON) -c 'import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True))'
 
 demo: install
 	$(REHEARSE) --from 1.27 --to 1.28
 
 bench: install binaries
-	$(PYTHON) scripts/bench.py
+	$(VENV_PYTHON) scripts/bench.py
 
 clean-cache:
 	rm -rf "$${REHEARSE_CACHE_DIR:-$$HOME/.cache/rehearse}"
@@ -59,7 +108,7 @@ clean-cache:
 # today? Not a test: the answer moves with every upstream release. Exit 1 names what to regenerate.
 .PHONY: check-catalogue
 check-catalogue: install
-	$(PYTHON) scripts/update_versions.py --check --no-github --output harness/data/versions.yaml
+	$(VENV_PYTHON) scripts/update_versions.py --check --no-github --output harness/data/versions.yaml
 
 # Regenerate harness/data/knowledge/generated/<minor>.yaml from the real binaries of each pair of consecutive
 # minors (one kube-apiserver at a time; binaries from the cache, a download or a Go build). CACHED_ONLY=1 uses
@@ -67,7 +116,7 @@ check-catalogue: install
 GENERATE_VERSIONS ?= 1.24 1.25 1.26 1.27 1.28 1.29 1.30 1.31 1.32 1.33 1.34 1.35 1.36 1.37
 .PHONY: generate-knowledge
 generate-knowledge: install
-	$(PYTHON) scripts/generate_knowledge.py --versions $(GENERATE_VERSIONS) $(if $(CACHED_ONLY),--cached-only,)
+	$(VENV_PYTHON) scripts/generate_knowledge.py --versions $(GENERATE_VERSIONS) $(if $(CACHED_ONLY),--cached-only,)
 
 # The kind provider end to end on this machine, where no image can be pulled: a Docker engine from Debian (with
 # the runtime wrapper this sandbox needs, see scripts/kind/engine.sh), kind node images for 1.27 and 1.28 and a
@@ -76,5 +125,5 @@ generate-knowledge: install
 # Needs root. Cold about 20 minutes on 2 cores (Go builds, debootstrap), warm about 7.
 .PHONY: e2e-kind
 e2e-kind: install
-	PYTHON=$(PYTHON) KIND_VERSIONS="$(KIND_VERSIONS)" bash scripts/kind/with_engine.sh \
-	  $(PYTHON) -m pytest tests/kind -p no:cacheprovider $(PYTEST_ARGS)
+	PYTHON=$(VENV_PYTHON) KIND_VERSIONS="$(KIND_VERSIONS)" bash scripts/kind/with_engine.sh \
+	  $(VENV_PYTHON) -m pytest tests/kind -p no:cacheprovider $(PYTEST_ARGS)

@@ -126,17 +126,32 @@ def reap() -> None:
             del _CHILDREN[pid]
 
 
-def last_error_line(log: Path, since: int = 0) -> str:
-    """The most telling line a component wrote to ``log`` after byte offset ``since``."""
-    try:
-        with log.open("rb") as fh:
-            fh.seek(since)
-            text = fh.read().decode(errors="replace")
-    except FileNotFoundError:
-        return ""
+# What a Kubernetes component writes when it names why it stops: flag and gate refusals, klog's E/F lines.
+_ERROR_MARKERS = ("unrecognized feature gate", "unknown flag", "Error:", "error:", "invalid argument", "E0", "F0")
+
+
+def named_cause(text: str) -> str:
+    """The most telling line of a component's output that names why it failed, or "" when none does."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    for marker in ("unrecognized feature gate", "unknown flag", "Error:", "error:", "invalid argument", "E0", "F0"):
+    for marker in _ERROR_MARKERS:
         for ln in reversed(lines):
             if marker in ln:
                 return ln
-    return lines[-1] if lines else ""
+    return ""
+
+
+def log_text(log: Path, since: int = 0) -> str:
+    """What a component wrote to ``log`` after byte offset ``since`` ("" when there is no log)."""
+    try:
+        with log.open("rb") as fh:
+            fh.seek(since)
+            return fh.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def last_error_line(log: Path, since: int = 0) -> str:
+    """The most telling line a component wrote to ``log`` after byte offset ``since`` (else its last line)."""
+    text = log_text(log, since)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return named_cause(text) or (lines[-1] if lines else "")

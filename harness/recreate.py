@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from harness.apply import Applier, for_apply
-from harness.errors import InfraError
+from harness.errors import InfraError, InputError
 from harness.knowledge import Knowledge
 from harness.manifests import last_applied, parse_documents
 from harness.progress import NullProgress, Progress
@@ -155,6 +155,26 @@ def objects_to_apply(snapshot: Snapshot) -> list[tuple[dict[str, Any], str]]:
             seen[("", "Namespace", "", ns)] = ({"apiVersion": "v1", "kind": "Namespace",
                                                 "metadata": {"name": ns}}, "implied")
     return sorted(seen.values(), key=lambda e: (apply_rank(e[0]), key(e[0])))
+
+
+def check_recreatable(snapshot: Snapshot, *, where: str) -> None:
+    """Every object the rehearsal would apply (the snapshot's and its Helm releases' manifests) is a Kubernetes
+    object: :class:`InputError` naming the first that is not, before any cluster exists."""
+    for rel in snapshot.helm_releases:
+        origin = f"{where}: Helm release {rel.namespace}/{rel.name}"
+        for i, doc in enumerate(parse_documents(rel.manifest or "", origin), 1):
+            if doc is not None and not isinstance(doc, dict):
+                raise InputError(f"{origin}: manifest document {i} is {type(doc).__name__}, not an object")
+            if isinstance(doc, dict) and not isinstance(doc.get("metadata") or {}, dict):
+                raise InputError(f"{origin}: manifest document {i} has a metadata that is not an object")
+    for obj, source in objects_to_apply(snapshot):
+        meta = obj.get("metadata")
+        problem = ("no apiVersion" if not isinstance(obj.get("apiVersion"), str) or not obj["apiVersion"] else
+                   "no metadata.name" if not isinstance(meta, dict) or not isinstance(meta.get("name"), str)
+                   or not meta["name"] else "")
+        if problem:
+            origin = where if source in ("snapshot", "implied") else f"{where}: {source.replace(':', ' release ', 1)}"
+            raise InputError(f"{origin}: {obj.get('kind')} object has {problem}")
 
 
 def as_written(obj: dict[str, Any], snapshot: Snapshot) -> dict[str, Any]:

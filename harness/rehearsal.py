@@ -25,8 +25,19 @@ from harness.plan import plan
 from harness.progress import NullProgress, Progress
 from harness.providers.base import Cluster, Provider
 from harness.provision import PreparedVersions, cluster_options, prepare_versions
-from harness.recreate import recreate
-from harness.report.model import CheckOutcome, CheckResult, Finding, Phase, Report, classify, verdict_of
+from harness.recreate import RecreateResult, recreate, ref
+from harness.report.model import (
+    CheckOutcome,
+    CheckResult,
+    Coverage,
+    Finding,
+    NotRecreated,
+    Phase,
+    Report,
+    classify,
+    evidence_of,
+    verdict_of,
+)
 from harness.scenario import CheckSpec
 from harness.snapshot.model import Snapshot
 from harness.upgrade import upgrade_hop
@@ -53,6 +64,8 @@ class RehearsalSpec:
     apiserver_args: list[str] = field(default_factory=list)
     knowledge: Knowledge | None = None
     cluster_name: str = field(default_factory=lambda: f"rehearse-{uuid.uuid4().hex[:6]}")
+    # called with the finished report before the cluster is deleted, and again if the cleanup adds to it
+    write: Callable[[Report], None] | None = None
 
 
 @dataclass
@@ -69,6 +82,7 @@ class _State:
     helm: Path = field(init=False)  # prepare
     cluster: Cluster = field(init=False)  # provision
     api: Any = None  # recreate: a client of the cluster
+    recreated: RecreateResult | None = None  # recreate
     checks: list[Check] = field(default_factory=list)  # recreate: for what was recreated, and the scenario's
     before: dict[str, CheckRun] = field(default_factory=dict)  # check-before
     downtime: float = 0.0  # upgrade: seconds the API was down, over the hops so far
@@ -92,7 +106,7 @@ class _Phases:
         start = time.monotonic()
         try:
             yield ph
-        except RehearseError as e:
+        except (RehearseError, OSError) as e:
             ph.status, ph.message = "error", str(e)
             self.report.error = f"{name}: {e}"
             raise
@@ -114,14 +128,24 @@ def rehearse(spec: RehearsalSpec, progress: Progress | None = None) -> Report:
         for name, title, stage in _stages(state):
             with phases.phase(name, title) as state.phase:
                 stage(state)
-        _assemble(state)
-    except RehearseError as e:
+    except (RehearseError, OSError) as e:
         report.error = report.error or str(e)
     finally:
+        # What was judged is assembled and written before the cluster goes, so a failing or interrupted
+        # cleanup cannot erase it; what the cleanup adds (a failure) is appended and written again.
+        _assemble(state)
         report.seconds = round(time.monotonic() - start, 2)
+        report.verdict = verdict_of(report)
+        if spec.write is not None and state.cleanups:
+            spec.write(report)
         for cleanup in reversed(state.cleanups):
-            cleanup()
+            try:
+                cleanup()
+            except (RehearseError, OSError) as e:
+                report.error = "; ".join(filter(None, [report.error, f"cleanup: {e}"]))
     report.verdict = verdict_of(report)
+    if spec.write is not None:
+        spec.write(report)
     return report
 
 
@@ -181,7 +205,7 @@ def _provision(s: _State) -> None:
 def _recreate(s: _State) -> None:
     """The snapshot's objects and Helm releases, at the source version; then the checks for what came back."""
     s.api = api_client(s.cluster.kubeconfig)
-    recreated = recreate(s.api, s.spec.snapshot, knowledge=s.spec.knowledge, progress=s.progress)
+    s.recreated = recreated = recreate(s.api, s.spec.snapshot, knowledge=s.spec.knowledge, progress=s.progress)
     s.phase.details = {"applied": len(recreated.ok), "failed": len(recreated.applied) - len(recreated.ok)}
     s.report.findings += recreated.findings
     s.checks = [*builtin_checks(recreated), *scenario_checks(s.spec.checks, s.spec.scenario_base)]
@@ -213,7 +237,8 @@ def _upgrade(target: Version, s: _State) -> None:
 
 
 def _check_after(s: _State) -> None:
-    """The same checks after the last hop (each one failed, unrun, when the upgrade stopped)."""
+    """The same checks after the last hop (each one ``not-run`` when the upgrade stopped: the cluster is not at
+    the target, so nothing they could say would be about it)."""
     last = s.versions.hops[-1]
     ctx = CheckContext(api_client=api_client(s.cluster.kubeconfig), kubeconfig=s.cluster.kubeconfig,
                        version=s.cluster.version if s.failure is None else last, phase="after",
@@ -224,7 +249,8 @@ def _check_after(s: _State) -> None:
 
 
 def _assemble(s: _State) -> None:
-    """The report's checks (before against after) and findings (deduplicated, plus what only the plan saw)."""
+    """The report's checks (before against after), findings (deduplicated, plus what only the plan predicts) and
+    coverage; runs however far the rehearsal got."""
     report = s.report
     report.checks = _classify(s.checks, s.before, s.after)
     before_findings = [f for r in s.before.values() for f in r.findings]
@@ -233,7 +259,26 @@ def _assemble(s: _State) -> None:
     already = {c.id for c in report.checks if c.classification == "already-broken"}
     after_findings = [f for cid, r in s.after.items() if cid not in already for f in r.findings]
     report.findings = _dedupe(report.findings + before_findings + after_findings)
-    report.findings += _unconfirmed(s.plan_findings, report.findings, report.versions_used)
+    report.findings += _unconfirmed(s.plan_findings, report.findings, report.versions_used, s.spec.provider)
+    report.coverage = _coverage(s.recreated, report.checks, s.spec.provider)
+
+
+def _coverage(recreated: RecreateResult | None, checks: list[CheckResult], provider: Provider) -> Coverage:
+    """What the verdict rests on: objects recreated or not (and why), checks by how they were judged."""
+    counts = dict.fromkeys(("observed", "simulated", "predicted", "skipped", "not-run"), 0)
+    for c in checks:
+        if c.classification in ("unverified", "not-judged"):
+            runs = [r for r in (c.before, c.after) if r is not None]
+            counts["skipped" if any(r.outcome == "skip" for r in runs) else "not-run"] += 1
+        else:
+            counts[c.evidence] += 1
+    cov = Coverage(checks=counts, simulated=list(provider.simulated_parts))
+    if recreated is not None:
+        cov.objects_recreated = len(recreated.ok)
+        cov.not_recreated = [NotRecreated(ref(a.written), a.error or "not recreated")
+                             for a in recreated.applied if not a.applied_version]
+        cov.helm_releases = len(recreated.helm_records)
+    return cov
 
 
 def _cleanup(s: _State, cluster: Cluster) -> None:
@@ -248,6 +293,7 @@ def _cleanup(s: _State, cluster: Cluster) -> None:
             spec.provider.collect_logs(cluster, logs)
         if spec.keep:
             ph.message = f"kept cluster {cluster.name} (kubeconfig {cluster.kubeconfig})"
+            ph.details = {"kept": True, "cluster": cluster.name, "kubeconfig": str(cluster.kubeconfig)}
             report.notes.append(ph.message + f"; delete it with `rehearse clusters delete {cluster.name}`")
         else:
             spec.provider.delete(cluster)
@@ -264,12 +310,11 @@ def _classify(checks: list[Check], before: dict[str, CheckRun], after: dict[str,
     for c in checks:
         b, a = before.get(c.id), after.get(c.id)
         cls = classify(b.outcome if b else None, a.outcome if a else None)
-        message = (a.message if a else "") if cls in ("broke", "ok", "fixed", "skipped") else (b.message if b else "")
-        results.append(CheckResult(
-            id=c.id, name=c.name,
-            before=CheckOutcome(b.outcome, b.message, round(b.seconds, 2)) if b else None,
-            after=CheckOutcome(a.outcome, a.message, round(a.seconds, 2)) if a else None,
-            classification=cls, message=message))
+        message = (b.message if b else "") if cls in ("already-broken", "not-judged") else (a.message if a else "")
+        ob = CheckOutcome(b.outcome, b.message, round(b.seconds, 2), b.evidence) if b else None
+        oa = CheckOutcome(a.outcome, a.message, round(a.seconds, 2), a.evidence) if a else None
+        results.append(CheckResult(id=c.id, name=c.name, before=ob, after=oa, classification=cls, message=message,
+                                   evidence=evidence_of(ob, oa)))
     return results
 
 
@@ -286,9 +331,23 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def _unconfirmed(planned: list[Finding], observed: list[Finding], used: dict[str, str]) -> list[Finding]:
-    """Plan findings about objects the rehearsal itself did not report (e.g. kubelet skew), with their hop
-    relabelled to the patches that actually ran."""
+# Why the rehearsal could not see what the knowledge predicts, by kind of finding.
+_UNOBSERVABLE: dict[str, str] = {
+    "kubelet-skew": "production's kubelets stay at their version while the rehearsal upgrades its own with the "
+                    "control plane",
+    "addon-unsupported": "from the add-on's published support range: the rehearsal does not run the add-on's "
+                         "own code paths that depend on it",
+    "addon-incompatible": "from the chart's declared kubeVersion: no helm upgrade ran in the rehearsal",
+    "removed-flag": "the component did not run with this flag in the rehearsal",
+    "removed-feature-gate": "the component did not run with this gate in the rehearsal",
+    "removed-admission-plugin": "the API server did not run with this plugin in the rehearsal",
+}
+
+
+def _unconfirmed(planned: list[Finding], observed: list[Finding], used: dict[str, str],
+                 provider: Provider) -> list[Finding]:
+    """Plan findings about objects the rehearsal itself did not report, marked ``predicted`` with the reason it
+    could not observe them, their hop relabelled to the patches that actually ran."""
     seen = {(f.kind, f.object.kind, f.object.namespace or "", f.object.name) for f in observed}
     out = []
     for f in planned:
@@ -297,6 +356,10 @@ def _unconfirmed(planned: list[Finding], observed: list[Finding], used: dict[str
         if f.hop and "→" in f.hop:
             a, b = f.hop.split("→", 1)
             f.hop = f"{used.get(a, a)}→{used.get(b, b)}"
+        f.evidence = "predicted"
+        f.basis = _UNOBSERVABLE.get(f.kind, "from the knowledge: the rehearsal did not see it happen")
+        if f.kind == "kubelet-skew" and provider.simulated_pods:
+            f.basis += " (and its kubelets are simulated by kwok)"
         out.append(f)
     return out
 

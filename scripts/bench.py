@@ -2,6 +2,7 @@
 """`make bench`: speed figures next to the floor measured in the same run, and the target for each.
 
 - binaries ensure: cold (as recorded when each binary was built) and warm (measured now); target warm < 2 s;
+- rehearse doctor --from 1.27 --to 1.28, warm (binaries cached); target < 2 s;
 - local provider 1.27→1.28: create, upgrade and API downtime next to a bare kwokctl create and a bare
   stop/swap/start of the same binaries; target ≤ 2× the floor;
 - the default rehearsal's phases next to the local provider's create + upgrade; target < 30 s and < 3× that;
@@ -52,6 +53,13 @@ def bench_binaries() -> None:
         cmd = [sys.executable, "-m", "harness", "-q", "binaries", "ensure", "--version", minor]
         warm = min(timed(lambda c=cmd: subprocess.run(c, check=True, capture_output=True)) for _ in range(3))
         row(f"warm ensure {minor} (CLI, cache hit)", f"{warm:.2f} s", "target < 2 s", "ok" if warm < 2 else "SLOW")
+
+
+def bench_doctor() -> None:
+    print("doctor", flush=True)
+    cmd = [sys.executable, "-m", "harness", "doctor", "--from", "1.27", "--to", "1.28"]
+    warm = min(timed(lambda c=cmd: subprocess.run(c, capture_output=True, check=False)) for _ in range(3))
+    row("warm doctor 1.27 → 1.28 (CLI)", f"{warm:.2f} s", "target < 2 s", "ok" if warm < 2 else "SLOW")
 
 
 def _kwokctl_floor(bins127: Path, bins128: Path, work: Path) -> tuple[float, float]:
@@ -129,6 +137,7 @@ def bench_rehearsal(floor: float) -> None:
 
 def main() -> int:
     bench_binaries()
+    bench_doctor()
     floor = bench_local_provider()
     bench_rehearsal(floor)
     for name in ("bench_snapshot.py", "bench_plan.py"):

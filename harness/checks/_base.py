@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from harness.apply import Applier
 from harness.knowledge import Knowledge
 from harness.progress import NullProgress, Progress
-from harness.report.model import Finding, Outcome
+from harness.report.model import Evidence, Finding, Outcome
 from harness.versions import Version
 
 
@@ -25,6 +25,7 @@ class CheckRun:
     message: str = ""
     findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
+    evidence: Evidence = "observed"  # simulated: answered by kwok's nodes or pods; predicted: a rule, not a run
 
 
 @dataclass
@@ -42,6 +43,14 @@ class CheckContext:
     upgrade_failed: str | None = None  # set when the upgrade did not complete
 
     _local: threading.local = field(default_factory=threading.local)
+
+    def judged_by_kwok(self, run: CheckRun) -> CheckRun:
+        """``run``, marked ``simulated`` (with its findings) where kwok answers for nodes and pods."""
+        if self.simulated_pods and run.outcome in ("pass", "fail"):
+            run.evidence = "simulated"
+            for finding in run.findings:
+                finding.evidence, finding.basis = "simulated", "nodes and pods are simulated by kwok here"
+        return run
 
     def applier(self) -> Applier:
         """One Applier (one discovery of the cluster's APIs) per worker thread of this phase: the client's
@@ -86,12 +95,12 @@ def polled(fn: Callable[[], tuple[bool, str]], timeout: float) -> CheckRun:
 
 def _run_one(check: Check, ctx: CheckContext) -> CheckRun:
     start = time.monotonic()
-    if ctx.upgrade_failed:
-        return CheckRun("fail", f"not run: {ctx.upgrade_failed}", seconds=0.0)
+    if ctx.upgrade_failed:  # the cluster is not at the target: nothing this check could say would be about it
+        return CheckRun("not-run", f"not run: {ctx.upgrade_failed}", seconds=0.0)
     try:
         result = check.run(ctx)
-    except Exception as e:  # a check that crashes is an error of that check, not of the rehearsal
-        result = CheckRun("error", f"{type(e).__name__}: {e}")
+    except Exception as e:  # a check that crashes is an error of that check (not judged), not of the rehearsal
+        result = CheckRun("error", f"the check crashed: {type(e).__name__}: {e}")
     result.seconds = time.monotonic() - start
     return result
 

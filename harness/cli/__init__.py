@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
+from typing import NoReturn
 
 from harness import __version__
 from harness.errors import RehearseError
@@ -26,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "binaries": ("harness.cli.binaries", "obtain Kubernetes binaries for the local provider"),
     "clusters": ("harness.cli.clusters", "list or delete clusters left by --keep or a crash"),
     "report": ("harness.cli.report", "work with report directories (merge fleet shards)"),
+    "doctor": ("harness.cli.doctor", "what this machine has and what a rehearsal will need, before it starts"),
 }
 
 DESCRIPTION = """\
@@ -41,16 +43,21 @@ examples:
   rehearse binaries ensure --version 1.28             print the directory holding the 1.28 binaries
 
 exit codes: 0 nothing broke · 1 the upgrade broke something (plan: blockers) · 2 bad input ·
-            3 infrastructure failure · 130 interrupted (after cleanup)
+            3 infrastructure failure (doctor: a missing piece) · 130 interrupted (after cleanup)
 """
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors in one line (``rehearse run: error: … (see rehearse run --help)``), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``selected``, only that subcommand's module is imported (the others get a stub that
     still lists them in the usage), which keeps a cached ``binaries ensure`` or a ``plan`` quick to start."""
-    parser = argparse.ArgumentParser(
-        prog="rehearse", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = _Parser(prog="rehearse", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"rehearse {__version__}")
     _add_verbosity(parser)
     subs = parser.add_subparsers(dest="command", metavar="COMMAND")

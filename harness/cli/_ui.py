@@ -7,13 +7,16 @@ import time
 from types import TracebackType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.status import Status
 
 
 class UI:
     """The CLI's progress sink (see :class:`harness.progress.Progress`) and message printer.
 
-    Messages go to stderr so that stdout stays machine-readable (``binaries ensure`` prints a path there).
+    Messages go to stderr so that stdout stays machine-readable (``binaries ensure`` prints a path there). Every
+    message is plain text: its brackets are printed as written, never read as Rich markup (kubeadm's
+    ``[preflight]``, a user's ``--scenario '[/x]'``).
     """
 
     def __init__(self, verbosity: int = 0) -> None:
@@ -33,36 +36,36 @@ class UI:
         if self.verbosity < 0:
             return
         if self.live:
-            self._status = self.err.status(message)
+            self._status = self.err.status(escape(message))
             self._status.start()
         else:
-            self.err.print(f"[bold]==>[/] {message}")
+            self.err.print(f"[bold]==>[/] {escape(message)}")
 
     def update(self, message: str) -> None:
         if self.verbosity < 0:
             return
         if self._status is not None:
-            self._status.update(f"{self._step} [dim]({message})[/]")
+            self._status.update(f"{escape(self._step)} [dim]({escape(message)})[/]")
         elif self.verbosity > 0 or time.monotonic() - self._last_plain > 20:
             self._last_plain = time.monotonic()
             self.err.print(f"    {message}", markup=False)
 
     def note(self, message: str) -> None:
         if self.verbosity >= 0:
-            self._print_over_status(f"[yellow]note:[/] {message}")
+            self._print_over_status(f"[yellow]note:[/] {escape(message)}")
 
     # Messages
     def info(self, message: str) -> None:
         if self.verbosity >= 0:
-            self._print_over_status(message)
+            self._print_over_status(escape(message))
 
     def debug(self, message: str) -> None:
         if self.verbosity > 0:
-            self._print_over_status(f"[dim]{message}[/]")
+            self._print_over_status(f"[dim]{escape(message)}[/]")
 
     def error(self, message: str) -> None:
         self.close()
-        self.err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+        self.err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
 
     def _print_over_status(self, text: str) -> None:
         self.err.print(text)
@@ -72,7 +75,8 @@ class UI:
             self._status.stop()
             self._status = None
             if self.verbosity >= 0 and self._step:
-                self.err.print(f"[green]✓[/] {self._step} [dim]({time.monotonic() - self._step_started:.1f}s)[/]")
+                took = time.monotonic() - self._step_started
+                self.err.print(f"[green]✓[/] {escape(self._step)} [dim]({took:.1f}s)[/]")
         self._step = ""
 
     def close(self) -> None:

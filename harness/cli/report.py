@@ -27,7 +27,7 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
         help="merge report directories into a fleet report",
         description=(
             "Merge report directories (one per cluster, labelled by the report's name, else the directory's\n"
-            "name) into one: report.json (rehearse/fleet/v1), junit.xml (one suite per cluster and phase),\n"
+            "name) into one: report.json (rehearse/fleet/v2), junit.xml (one suite per cluster and phase),\n"
             "summary.md and report.html with the fleet table. A directory without a readable report.json\n"
             "(the rehearsal crashed) is shown as errored with the reason.\n\n"
             f"{_EXIT_NOTE}.\n\n"

@@ -64,6 +64,8 @@ def plan(source: Version, target: Version, *, snapshot: Snapshot | None, manifes
         for f in found.files:
             apis.file(f)
     findings = [f for _, f in sorted(state.findings, key=lambda pair: _sort_key(pair[0]))]
+    for finding in findings:  # a plan creates no cluster: everything in it comes from the knowledge
+        finding.evidence, finding.basis = "predicted", "static plan: no cluster was created"
     seconds = time.monotonic() - t0
     blockers = sum(f.severity == "blocker" for f in findings)
     phase = Phase(name="plan", status="ok", seconds=round(seconds, 3),

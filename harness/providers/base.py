@@ -83,7 +83,10 @@ class UpgradeResult:
 
 
 class UpgradeFailed(InfraError):
-    """A component of the target version would not start or become healthy; ``cause`` is its own words."""
+    """A component of the target version refused the cluster it was given; ``cause`` is its own words.
+
+    The upgrade's fault (exit 1), not the machine's: build one with :func:`component_failure`, which decides.
+    """
 
     def __init__(self, component: str, version: Version, cause: str) -> None:
         super().__init__(f"{component} {version} failed to start: {cause}")
@@ -92,11 +95,36 @@ class UpgradeFailed(InfraError):
         self.cause = cause
 
 
+# A component's words that blame the machine, not the cluster's content (a port in use, a full disk, …).
+ENVIRONMENT_CAUSES = ("address already in use", "no space left on device", "too many open files",
+                      "cannot allocate memory", "read-only file system", "connection refused")
+
+
+def component_failure(component: str, version: Version, cause: str, *, waited: float | None = None) -> InfraError:
+    """The one rule for a component of the target version that did not come up healthy (README, "Exit codes").
+
+    ``cause`` is the line of its own output (or of ``/readyz?verbose``) that names why, "" when none does. A
+    cause in the cluster's content (a refused flag or gate, invalid configuration, stored data it cannot read)
+    is the upgrade's fault: :class:`UpgradeFailed`. A cause that blames the machine, or no cause at all (a wait
+    that ran out in silence, a process killed from outside), is the environment's or undecidable:
+    :class:`InfraError`, and the message says which.
+    """
+    how = f"not healthy after {waited:.0f}s" if waited is not None else "exited"
+    low = cause.lower()
+    if cause and not any(marker in low for marker in ENVIRONMENT_CAUSES):
+        return UpgradeFailed(component, version, f"{how}: {cause}" if waited is not None else cause)
+    if cause:
+        return InfraError(f"{component} {version} {how}: {cause} (the machine, not the upgrade)")
+    return InfraError(f"{component} {version} {how} and named no cause: rehearse cannot tell whether the upgrade "
+                      "or the machine is at fault; its log is in the report directory")
+
+
 class Provider(Protocol):
     """What every provider implements."""
 
     name: str
     simulated_pods: bool  # pods are simulated: no container runs, so checks that need one are skipped
+    simulated_parts: tuple[str, ...]  # what the reports must say was simulated rather than observed
     substitution_reason: str  # why a version can run as another patch here ("cannot be built here")
 
     def available(self) -> tuple[bool, str]:

@@ -1,5 +1,9 @@
 """Reports: what a rehearsal found, written as ``report.json``, ``junit.xml``, ``summary.md`` and ``report.html``.
 
+Every format shows the same four sections in the same order (broke in this rehearsal, predicted to break, already
+broken before the upgrade, not judged), how each line is known (observed, simulated, predicted) and the coverage
+the verdict rests on (:func:`harness.report.facts.sections`, :func:`~harness.report.facts.coverage_line`).
+
 ``write_reports`` writes them all; ``load_report`` reads ``report.json`` back. The model lives in
 :mod:`harness.report.model`; the renderers in :mod:`harness.report.json`, :mod:`~harness.report.junit`,
 :mod:`~harness.report.markdown`, :mod:`~harness.report.html` and :mod:`~harness.report.console`, with what they all
@@ -14,7 +18,9 @@ from harness.report.model import (
     SCHEMA,
     CheckOutcome,
     CheckResult,
+    Coverage,
     Finding,
+    NotRecreated,
     ObjectRef,
     Phase,
     Report,
@@ -27,7 +33,9 @@ __all__ = [
     "SCHEMA",
     "CheckOutcome",
     "CheckResult",
+    "Coverage",
     "Finding",
+    "NotRecreated",
     "ObjectRef",
     "Phase",
     "Report",

@@ -1,18 +1,38 @@
-"""What every renderer says the same way: counts, the upgrade path, what broke, durations, the fleet table."""
+"""What every renderer says the same way: counts, the upgrade path, the four sections, coverage, durations, the
+fleet table."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
-from harness.report.model import CheckResult, Classification, Finding, Fleet, ObjectRef, Report, Severity, Verdict
+from harness.report.model import (
+    JUDGED,
+    CheckResult,
+    Classification,
+    Finding,
+    Fleet,
+    ObjectRef,
+    Report,
+    Severity,
+    Verdict,
+    is_breakage,
+)
 
 VERDICT_WORDS: dict[str, str] = {"pass": "PASSED", "broke": "BROKE", "error": "ERROR"}
-CLASSIFICATIONS: tuple[Classification, ...] = ("ok", "broke", "already-broken", "fixed", "skipped")
+CLASSIFICATIONS: tuple[Classification, ...] = ("ok", "broke", "already-broken", "fixed", "unverified", "not-judged")
 CLASSIFICATION_WORDS: dict[str, str] = {
-    "ok": "ok", "broke": "broke", "already-broken": "already broken", "fixed": "fixed", "skipped": "skipped",
+    "ok": "ok", "broke": "broke", "already-broken": "already broken", "fixed": "fixed",
+    "unverified": "unverified after the upgrade", "not-judged": "not judged",
+}
+COVERAGE_KEYS = ("observed", "simulated", "predicted", "skipped", "not-run")
+EVIDENCE_WORDS: dict[str, str] = {
+    "observed": "observed", "simulated": "simulated (kwok)", "predicted": "predicted", "not-run": "not run",
+    "skipped": "skipped", "not-recreated": "not recreated",
 }
 SEVERITIES: tuple[Severity, ...] = ("blocker", "warning", "info")
+PLAN_PROVIDER = "none"  # the provider of a report written by `rehearse plan` (no cluster)
 _ARROW = re.compile(r"\s*(?:→|->)\s*")
 
 
@@ -39,8 +59,13 @@ def title(report: Report) -> str:
     return f"{verdict_word(report.verdict)} {upgrade_path(report)}{name}"
 
 
+def is_plan(report: Report) -> bool:
+    """A report of `rehearse plan`: no cluster, every finding from the knowledge."""
+    return report.provider == PLAN_PROVIDER
+
+
 def check_counts(report: Report) -> dict[Classification, int]:
-    """How many checks were ok, broke, already broken, fixed, skipped (every key present)."""
+    """How many checks of each classification (every key of :data:`CLASSIFICATIONS` present)."""
     counts: dict[Classification, int] = dict.fromkeys(CLASSIFICATIONS, 0)
     for check in report.checks:
         counts[check.classification] = counts.get(check.classification, 0) + 1
@@ -88,35 +113,197 @@ def cause_of(check: CheckResult, findings: list[Finding]) -> str:
 
 
 @dataclass(frozen=True)
-class BrokeRow:
-    """One line of the "what broke" table."""
+class Row:
+    """One line of a section: the object, the cause, the fix, and how it is known."""
 
     object: str
     cause: str
     fix: str
+    evidence: str  # observed | simulated | predicted | not-run | skipped | not-recreated (EVIDENCE_WORDS)
     check: str | None = None
     hop: str | None = None
+    basis: str = ""  # why it is known that way (a predicted finding: why the rehearsal could not observe it)
 
 
-def broke_rows(report: Report) -> list[BrokeRow]:
-    """What broke: every check that passed before and fails after (with its findings), then blocker findings."""
+SectionKey = Literal["broke", "predicted", "already-broken", "not-judged"]
+SECTION_TITLES: dict[SectionKey, str] = {
+    "broke": "Broke in this rehearsal",
+    "predicted": "Predicted to break (not observable here)",
+    "already-broken": "Already broken before the upgrade",
+    "not-judged": "Not judged",
+}
+SECTION_EMPTY: dict[SectionKey, str] = {
+    "broke": "Nothing that passed before the upgrade fails after it.",
+    "predicted": "The knowledge predicts no blocker this rehearsal could not observe.",
+    "already-broken": "Nothing was failing before the upgrade.",
+    "not-judged": "Every check was judged before and after the upgrade; every object was recreated.",
+}
+
+
+@dataclass(frozen=True)
+class Section:
+    """One of the four sections every report shows, in order; ``empty`` is what it says when it has no row."""
+
+    key: SectionKey
+    title: str
+    rows: list[Row]
+    empty_text: str = ""  # this report's own sentence (a plan, a rehearsal that stopped), else the usual one
+
+    @property
+    def empty(self) -> str:
+        return self.empty_text or SECTION_EMPTY[self.key]
+
+
+def _check_label(check: CheckResult) -> str:
+    return f"check {check.name} ({check.id})" if check.name != check.id else f"check {check.id}"
+
+
+def _finding_row(finding: Finding, check: str | None = None) -> Row:
+    return Row(object_text(finding.object), finding.cause, finding.fix, finding.evidence, check or finding.check,
+               finding.hop, finding.basis)
+
+
+def _check_rows(check: CheckResult, findings: list[Finding], evidence: str, shown: set[int]) -> list[Row]:
+    if not findings:
+        return [Row(_check_label(check), cause_of(check, []), "", evidence, check.id)]
+    shown.update(id(f) for f in findings)
+    return [_finding_row(f, check.id) for f in findings]
+
+
+def not_judged_reason(check: CheckResult) -> tuple[str, str]:
+    """Why a check could not be judged (``skipped before and after the upgrade: pods are simulated``), and the
+    evidence key (``skipped`` or ``not-run``)."""
+    sides = [(side, run) for side, run in (("before", check.before), ("after", check.after))
+             if run is None or run.outcome not in JUDGED]
+    if not sides:
+        return check.message or "not judged", "not-run"
+    side, run = sides[0]
+    key = "skipped" if run is not None and run.outcome == "skip" else "not-run"
+    reason = next((r.message for _, r in sides if r is not None and r.message), "") or check.message
+    word = EVIDENCE_WORDS[key]
+    if check.classification == "unverified":
+        lead = f"passed before the upgrade, {word} after it"
+    elif len(sides) == 2:
+        lead = f"{word} before and after the upgrade"
+    else:
+        lead = f"{word} {side} the upgrade"
+    return (f"{lead}: {reason}" if reason else lead), key
+
+
+def sections(report: Report) -> list[Section]:
+    """The four sections in order: broke in this rehearsal, predicted, already broken, not judged."""
     by_check = findings_by_check(report)
-    rows: list[BrokeRow] = []
     shown: set[int] = set()
+    broke: list[Row] = []
+    predicted: list[Row] = []
+    already: list[Row] = []
+    unjudged: list[Row] = []
     for check in report.checks:
-        if check.classification != "broke":
-            continue
         findings = by_check.get(check.id, [])
-        if not findings:
-            rows.append(BrokeRow(f"check {check.name} ({check.id})" if check.name != check.id else f"check {check.id}",
-                                 cause_of(check, []), "", check.id))
-        for finding in findings:
-            shown.add(id(finding))
-            rows.append(BrokeRow(object_text(finding.object), finding.cause, finding.fix, check.id, finding.hop))
+        if check.classification == "broke":
+            (broke if is_breakage(check) else predicted).extend(_check_rows(check, findings, check.evidence, shown))
+        elif check.classification == "already-broken":
+            blocking = [f for f in findings if f.severity == "blocker"]
+            already.extend(_check_rows(check, blocking, check.evidence, shown))
+        elif check.classification in ("unverified", "not-judged"):
+            cause, word = not_judged_reason(check)
+            unjudged.append(Row(_check_label(check), cause, "", word, check.id))
+    owned = {c.id for c in report.checks}
     for finding in report.findings:
-        if finding.severity == "blocker" and id(finding) not in shown:
-            rows.append(BrokeRow(object_text(finding.object), finding.cause, finding.fix, finding.check, finding.hop))
-    return rows
+        if finding.severity != "blocker" or id(finding) in shown:
+            continue
+        if finding.check in owned and finding.evidence != "predicted":
+            continue  # its check's row says what it means (verdict_of reads it the same way)
+        if finding.hop is None:
+            already.append(_finding_row(finding))
+        elif finding.evidence == "predicted":
+            predicted.append(_finding_row(finding))
+        else:
+            broke.append(_finding_row(finding))
+    if report.coverage is not None:
+        unjudged += [Row(object_text(n.object), n.reason, "", "not-recreated",
+                         basis="none of its checks ran")
+                     for n in report.coverage.not_recreated]
+    rows: dict[SectionKey, list[Row]] = {"broke": broke, "predicted": predicted, "already-broken": already,
+                                         "not-judged": unjudged}
+    return [Section(key, SECTION_TITLES[key], rows[key], _empty_text(key, report)) for key in SECTION_TITLES]
+
+
+def _empty_text(key: SectionKey, report: Report) -> str:
+    if is_plan(report) and key == "broke":
+        return "A plan creates no cluster: nothing is observed (what the knowledge predicts is below)."
+    if is_plan(report) and key == "predicted":
+        return "The knowledge predicts no blocker for these hops."
+    if is_plan(report) and key == "not-judged":
+        return "A plan runs no checks."
+    if key == "broke" and report.error:
+        return "Nothing was seen to break before the rehearsal stopped (see the failure above)."
+    if key == "not-judged" and report.coverage is None:  # a v1 report: which objects were recreated is unknown
+        return ("Every check was judged before and after the upgrade; which objects were recreated is not "
+                "recorded." if report.checks else "No check ran.")
+    return ""
+
+
+def evidence_text(row: Row) -> str:
+    """How a row is known, in words, with its basis: ``predicted: no workload uses it here``."""
+    word = EVIDENCE_WORDS.get(row.evidence, row.evidence)
+    return f"{word}: {row.basis}" if row.basis else word
+
+
+def check_evidence(check: CheckResult) -> str:
+    """How a check's result is known, in words: ``observed``, ``simulated (kwok)``, ``observed before, skipped
+    after``, ``not run``."""
+    word = EVIDENCE_WORDS.get(check.evidence, check.evidence)
+    if check.classification == "not-judged":
+        return EVIDENCE_WORDS[not_judged_reason(check)[1]]
+    if check.classification == "unverified":
+        return f"{word} before, {EVIDENCE_WORDS[not_judged_reason(check)[1]]} after"
+    return word
+
+
+def finding_evidence(finding: Finding) -> str:
+    """How a finding is known, in words, with its basis."""
+    word = EVIDENCE_WORDS.get(finding.evidence, finding.evidence)
+    return f"{word}: {finding.basis}" if finding.basis else word
+
+
+def broke_rows(report: Report) -> list[Row]:
+    """What this rehearsal saw break: the rows of the first section."""
+    return sections(report)[0].rows
+
+
+def coverage_line(report: Report) -> str:
+    """``12/13 objects recreated · checks: 20 observed, 6 simulated, 1 skipped, 2 not run`` (or why unknown)."""
+    cov = report.coverage
+    if cov is None and is_plan(report):
+        return "static plan: no cluster was created, every finding is predicted from the knowledge"
+    if cov is None:
+        return "coverage not recorded (a report from an older rehearse)"
+    parts = [f"{cov.objects_recreated}/{cov.objects_total} objects recreated"]
+    if cov.helm_releases:
+        parts.append(f"{cov.helm_releases} Helm release{'' if cov.helm_releases == 1 else 's'}")
+    judged = [f"{cov.checks.get(k, 0)} {k.replace('-', ' ')}" for k in COVERAGE_KEYS if cov.checks.get(k, 0)]
+    parts.append("checks: " + (", ".join(judged) if judged else "none"))
+    if cov.simulated:
+        parts.append("simulated: " + "; ".join(cov.simulated))
+    return " · ".join(parts)
+
+
+def coverage_items(report: Report) -> list[tuple[str, str]]:
+    """The coverage block as (label, text) lines: objects, Helm releases, checks by evidence, simulated parts.
+
+    The objects not recreated are listed apart (``report.coverage.not_recreated``), with their reasons.
+    """
+    cov = report.coverage
+    if cov is None:
+        return [("Coverage", coverage_line(report))]
+    missing = len(cov.not_recreated)
+    objects = f"{cov.objects_recreated} of {cov.objects_total} recreated"
+    objects += f"; {missing} not recreated (listed below, none of their checks ran)" if missing else ""
+    checks = " · ".join(f"{cov.checks.get(k, 0)} {EVIDENCE_WORDS[k]}" for k in COVERAGE_KEYS)
+    simulated = "; ".join(cov.simulated) if cov.simulated else "none: every result comes from a real component"
+    return [("Objects", objects), ("Helm releases", str(cov.helm_releases)), ("Checks", checks),
+            ("Simulated parts", simulated)]
 
 
 def duration(seconds: float | None) -> str:
@@ -138,7 +325,7 @@ class FleetRow:
     cluster: str
     upgrade: str
     verdict: Verdict
-    broke: int | None
+    broke: int | None  # rows of the first section, "Broke in this rehearsal"
     findings: int | None
     blockers: int | None
     note: str
@@ -153,15 +340,15 @@ def fleet_rows(fleet: Fleet) -> list[FleetRow]:
             rows.append(FleetRow(member.name, "—", "error", None, None, None, member.error or "no report"))
             continue
         rows.append(FleetRow(
-            member.name, upgrade_path(report), report.verdict, check_counts(report)["broke"],
+            member.name, upgrade_path(report), report.verdict, len(broke_rows(report)),
             len(report.findings), finding_counts(report)["blocker"], member.error or report.error or "",
         ))
     return rows
 
 
-def fleet_broke_rows(fleet: Fleet) -> tuple[list[BrokeRow], list[str]]:
+def fleet_broke_rows(fleet: Fleet) -> tuple[list[Row], list[str]]:
     """What broke in every cluster, in input order, and the cluster of each row."""
-    rows: list[BrokeRow] = []
+    rows: list[Row] = []
     clusters: list[str] = []
     for member in fleet.members:
         if member.report is not None:

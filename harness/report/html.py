@@ -1,6 +1,7 @@
 """``report.html``: one self-contained page (inline CSS, no script, no external asset), every text escaped.
 
-A phase timeline (bars proportional to seconds), what broke, all checks, findings, notes.
+A phase timeline (bars proportional to seconds), the four sections in order (broke in this rehearsal, predicted to
+break, already broken, not judged; an empty one says so), the coverage block, all checks, findings, notes.
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ th{background:var(--bg)}
 td.msg{white-space:pre-wrap;word-break:break-word}
 .s-ok,.s-pass{color:var(--ok)}.s-broke,.s-fail,.s-failed,.s-blocker{color:var(--bad);font-weight:600}
 .s-already-broken,.s-warning{color:var(--warn)}.s-error{color:var(--err);font-weight:600}
-.s-skipped,.s-skip,.s-info,.s-fixed{color:var(--skip)}
+.s-skipped,.s-skip,.s-not-run,.s-info,.s-fixed,.s-unverified,.s-not-judged{color:var(--skip)}
+.e-predicted{color:var(--warn)}.e-simulated{color:var(--err)}
+.sec h2 .n{color:#57606a;font-weight:400}
+.coverage dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px;margin:8px 0}
+.coverage dt{font-weight:600}.coverage dd{margin:0}
 .timeline{margin:8px 0}
 .tl-row{display:flex;align-items:center;gap:8px;margin:3px 0}
 .tl-name{flex:0 0 200px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
@@ -116,15 +121,38 @@ def timeline(phases: Sequence[Phase]) -> str:
     return '<div class="timeline">\n' + "\n".join(rows) + "\n</div>"
 
 
-def _broke_section(rows: Sequence[facts.BrokeRow], clusters: Sequence[str] | None = None, *, empty: str) -> list[str]:
+def _evidence_td(word: str, text: str) -> str:
+    return f'<td class="e-{_e(word)}">{_e(text)}</td>'
+
+
+def _section(key: str, title: str, rows: Sequence[facts.Row], *, empty: str,
+             clusters: Sequence[str] | None = None) -> list[str]:
+    """One section: its heading with the number of rows, then a table (object, cause, fix, evidence, hop) or the
+    sentence an empty section says."""
+    head = [f'<section class="sec" id="sec-{_e(key)}">', f'<h2>{_e(title)} <span class="n">({len(rows)})</span></h2>']
     if not rows:
-        return ["<h2>What broke</h2>", f'<p class="empty">{_e(empty)}</p>']
-    header = ["Object", "Cause", "Fix"]
-    cells = [[_td(r.object), _td(r.cause, cls="msg"), _td(r.fix, cls="msg")] for r in rows]
+        return [*head, f'<p class="empty">{_e(empty)}</p>', "</section>"]
+    with_hop = any(r.hop for r in rows)
+    header = ["Object", "Cause", "Fix", "Evidence", *(["Hop"] if with_hop else [])]
+    cells = [[_td(r.object), _td(r.cause, cls="msg"), _td(r.fix, cls="msg"),
+              _evidence_td(r.evidence, facts.evidence_text(r)), *([_td(r.hop or "")] if with_hop else [])]
+             for r in rows]
     if clusters is not None:
         header = ["Cluster", *header]
         cells = [[_td(c), *row] for c, row in zip(clusters, cells, strict=True)]
-    return ["<h2>What broke</h2>", _table(header, cells)]
+    return [*head, _table(header, cells), "</section>"]
+
+
+def coverage(report: Report) -> list[str]:
+    """The coverage block: objects recreated, Helm releases, checks by evidence, simulated parts, and the objects
+    not recreated with their reasons."""
+    items = "".join(f"<dt>{_e(label)}</dt><dd>{_e(text)}</dd>" for label, text in facts.coverage_items(report))
+    out = ['<section class="coverage" id="coverage">', "<h2>Coverage</h2>", f"<dl>{items}</dl>"]
+    missing = report.coverage.not_recreated if report.coverage is not None else []
+    if missing:
+        out += ["<h3>Not recreated</h3>", _table(["Object", "Reason"], (
+            [_td(facts.object_text(n.object)), _td(n.reason, cls="msg")] for n in missing))]
+    return [*out, "</section>"]
 
 
 def render(report: Report) -> str:
@@ -150,22 +178,25 @@ def render(report: Report) -> str:
     ]
     if report.error:
         body.append(f'<div class="failure"><b>Infrastructure failure:</b> {_e(report.error)}</div>')
+    body.append(f'<p class="meta" id="coverage-line">Coverage: {_e(facts.coverage_line(report))}</p>')
     body += ["<h2>Timeline</h2>", timeline(report.phases)]
-    empty = "Nothing was seen to break before the rehearsal stopped." if report.verdict == "error" else "Nothing broke."
-    body += _broke_section(facts.broke_rows(report), empty=empty)
+    for section in facts.sections(report):
+        body += _section(section.key, section.title, section.rows, empty=section.empty)
+    body += coverage(report)
     body.append(f"<h2>Checks ({len(report.checks)})</h2>")
     if report.checks:
-        body.append(_table(["Check", "Id", "Before", "After", "Result", "Message"], (
+        body.append(_table(["Check", "Id", "Before", "After", "Result", "Evidence", "Message"], (
             [_td(c.name), _td(c.id), _run(c.before), _run(c.after), _status(c.classification),
+             _evidence_td(c.evidence, facts.check_evidence(c)),
              _td(c.message or (c.after.message if c.after else ""), cls="msg")] for c in report.checks)))
     else:
         body.append('<p class="empty">No check ran.</p>')
     body.append(f"<h2>Findings ({len(report.findings)})</h2>")
     if report.findings:
-        body.append(_table(["Severity", "Kind", "Object", "Hop", "Check", "Cause", "Fix"], (
+        body.append(_table(["Severity", "Kind", "Object", "Hop", "Check", "Cause", "Fix", "Evidence"], (
             [f'<td class="s-{_e(f.severity)}">{_e(f.severity)}</td>', _td(f.kind), _td(facts.object_text(f.object)),
-             _td(f.hop or ""), _td(f.check or ""), _td(f.cause, cls="msg"), _td(f.fix, cls="msg")]
-            for f in report.findings)))
+             _td(f.hop or ""), _td(f.check or ""), _td(f.cause, cls="msg"), _td(f.fix, cls="msg"),
+             _evidence_td(f.evidence, facts.finding_evidence(f))] for f in report.findings)))
     else:
         body.append('<p class="empty">No findings.</p>')
     if report.phases:
@@ -197,7 +228,9 @@ def render_fleet(fleet: Fleet) -> str:
              _td("" if r.broke is None else str(r.broke)), _td("" if r.findings is None else str(r.findings)),
              _td(r.note, cls="msg")] for r in rows)),
     ]
-    body += _broke_section(*facts.fleet_broke_rows(fleet), empty="Nothing broke in any cluster.")
+    broke, where = facts.fleet_broke_rows(fleet)
+    body += _section("broke", facts.SECTION_TITLES["broke"], broke, clusters=where,
+                     empty="Nothing broke in any cluster.")
     for member in fleet.members:
         if member.report is not None and member.report.phases:
             body += [f"<h2>Timeline: {_e(member.name)}</h2>", timeline(member.report.phases)]

@@ -1,8 +1,8 @@
-"""``report.json``: a report as a ``rehearse/report/v1`` document, a fleet as ``rehearse/fleet/v1`` (stable key order,
-indent 2), and reading them back.
+"""``report.json``: a report as a ``rehearse/report/v2`` document, a fleet as ``rehearse/fleet/v2`` (stable key order,
+indent 2), and reading them back — v1 documents too (a fleet upgrades its runners one at a time).
 
 Reading is strict about what the schema needs and lenient about what it does not know: fields a newer writer added
-are dropped, so an older ``rehearse`` still reads a newer v1 report.
+are dropped, so an older ``rehearse`` still reads a newer report of the same schema.
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ from harness.errors import InputError
 from harness.files import StrPath
 from harness.report import facts
 from harness.report.model import (
-    SCHEMA,
+    SCHEMA_V1,
+    SCHEMAS_READ,
     CheckOutcome,
     CheckResult,
     Classification,
+    Coverage,
+    Evidence,
     Finding,
     Fleet,
     Member,
@@ -33,9 +36,11 @@ from harness.report.model import (
 )
 
 FILENAME = "report.json"
-FLEET_SCHEMA = "rehearse/fleet/v1"
-# The top level in the order of the design notes; the rest follows in the model's field order.
-_LEADING_KEYS = ("schema", "name", "from", "to", "hops", "provider", "verdict", "error")
+FLEET_SCHEMA = "rehearse/fleet/v2"
+FLEET_SCHEMAS_READ = ("rehearse/fleet/v1", FLEET_SCHEMA)
+# The top level in the order of the design notes, the verdict's summary (error, coverage: what it rests on) next to
+# it; the rest follows in the model's field order.
+_LEADING_KEYS = ("schema", "name", "from", "to", "hops", "provider", "verdict", "error", "coverage")
 
 
 class ReportFileError(InputError, ValueError):
@@ -61,7 +66,8 @@ def render(report: Report) -> str:
 
 
 def fleet_to_document(fleet: Fleet) -> dict[str, Any]:
-    """The fleet as a JSON-ready ``rehearse/fleet/v1`` dict: verdict, counts, each cluster with its report."""
+    """The fleet as a JSON-ready ``rehearse/fleet/v2`` dict: verdict, counts, each cluster with its report (each
+    written as ``rehearse/report/v2``, whichever schema it was read from)."""
     return {
         "schema": FLEET_SCHEMA,
         "verdict": fleet.verdict,
@@ -109,12 +115,12 @@ def read_document(path: Path) -> dict[str, Any]:
 
 
 def report_from_document(data: dict[str, Any], path: Path | str) -> Report:
-    """Check a parsed ``rehearse/report/v1`` document and build the :class:`Report`."""
+    """Check a parsed ``rehearse/report/v2`` (or v1) document and build the :class:`Report`."""
     schema = data.get("schema")
-    if schema == FLEET_SCHEMA:
-        raise ReportFileError(f"{path}: is a fleet report ({FLEET_SCHEMA}), not the report of one rehearsal")
-    if schema != SCHEMA:
-        raise ReportFileError(f"{path}: not a {SCHEMA} document (schema: {schema!r})")
+    if schema in FLEET_SCHEMAS_READ:
+        raise ReportFileError(f"{path}: is a fleet report ({schema}), not the report of one rehearsal")
+    if schema not in SCHEMAS_READ:
+        raise ReportFileError(f"{path}: not a {' or '.join(SCHEMAS_READ)} document (schema: {schema!r})")
     try:
         cleaned = _clean_report(data)
         return Report.from_dict(cleaned)
@@ -125,12 +131,13 @@ def report_from_document(data: dict[str, Any], path: Path | str) -> Report:
 
 
 def fleet_from_document(data: dict[str, Any], path: Path | str) -> Fleet:
-    """Check a parsed ``rehearse/fleet/v1`` document and build the :class:`Fleet`.
+    """Check a parsed ``rehearse/fleet/v2`` (or v1) document and build the :class:`Fleet`.
 
     Each member report is checked like a ``report.json``.
     """
-    if data.get("schema") != FLEET_SCHEMA:
-        raise ReportFileError(f"{path}: not a {FLEET_SCHEMA} document (schema: {data.get('schema')!r})")
+    if data.get("schema") not in FLEET_SCHEMAS_READ:
+        raise ReportFileError(f"{path}: not a {' or '.join(FLEET_SCHEMAS_READ)} document "
+                              f"(schema: {data.get('schema')!r})")
     clusters = data.get("clusters")
     if not isinstance(clusters, list):
         raise ReportFileError(f"{path}: 'clusters' must be an array")
@@ -206,7 +213,8 @@ def _need(data: dict[str, Any], where: str, key: str, kind: type | tuple[type, .
     if value is None and optional:
         return None
     if not isinstance(value, kind) or (kind in (int, float, (int, float)) and isinstance(value, bool)):
-        expected = {str: "a string", list: "an array", dict: "an object", (int, float): "a number"}.get(kind, str(kind))
+        expected = {str: "a string", list: "an array", dict: "an object", (int, float): "a number",
+                    int: "a whole number"}.get(kind, str(kind))
         raise _Invalid(f"{where}: '{key}' must be {expected}, found {_type_name(value)}")
     return value
 
@@ -256,13 +264,16 @@ def _clean_report(data: dict[str, Any]) -> dict[str, Any]:
         w = f"checks[{i}]"
         _need(c, w, "id", str)
         _need(c, w, "name", str)
-        _choice(c, w, "classification", get_args(Classification))
+        v1_only = _V1_ONLY_CLASSIFICATIONS if data.get("schema") == SCHEMA_V1 else ()
+        _choice(c, w, "classification", (*get_args(Classification), *v1_only))
+        _optional_choice(c, w, "evidence", get_args(Evidence))
         clean = _known(CheckResult, c)
         for side in ("before", "after"):
             run = _need(c, w, side, dict, optional=True)
             if run is not None:
                 _choice(run, f"{w}.{side}", "outcome", get_args(Outcome))
                 _need(run, f"{w}.{side}", "seconds", (int, float), optional=True)
+                _optional_choice(run, f"{w}.{side}", "evidence", get_args(Evidence))
                 run = _known(CheckOutcome, run)
             clean[side] = run
         checks.append(clean)
@@ -274,9 +285,45 @@ def _clean_report(data: dict[str, Any]) -> dict[str, Any]:
         _choice(f, w, "severity", get_args(Severity))
         for key in ("kind", "cause", "fix"):
             _need(f, w, key, str)
+        _optional_choice(f, w, "evidence", get_args(Evidence))
         obj = _need(f, w, "object", dict)
         clean = _known(Finding, f)
         clean["object"] = _known(ObjectRef, obj)
         findings.append(clean)
     out["findings"] = findings
+    out["coverage"] = _clean_coverage(data)
     return out
+
+
+_V1_ONLY_CLASSIFICATIONS = ("skipped",)  # v1's "skipped before or after": read as not-judged (model.from_dict)
+
+
+def _optional_choice(data: dict[str, Any], where: str, key: str, allowed: tuple[str, ...]) -> None:
+    if data.get(key) is not None:
+        _choice(data, where, key, allowed)
+
+
+def _clean_coverage(data: dict[str, Any]) -> dict[str, Any] | None:
+    cov = _need(data, "report", "coverage", dict, optional=True)
+    if cov is None:
+        return None
+    w = "coverage"
+    for key in ("objects_recreated", "helm_releases"):
+        _need(cov, w, key, int, optional=True)
+    counts = _need(cov, w, "checks", dict, optional=True) or {}
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in counts.values()):
+        raise _Invalid("coverage: 'checks' must map names to numbers")
+    simulated = _need(cov, w, "simulated", list, optional=True) or []
+    if not all(isinstance(v, str) for v in simulated):
+        raise _Invalid("coverage: 'simulated' must be an array of strings")
+    clean = _known(Coverage, cov)
+    items = _need(cov, w, "not_recreated", list, optional=True) or []
+    clean["not_recreated"] = []
+    for i, item in enumerate(items):
+        where = f"coverage.not_recreated[{i}]"
+        if not isinstance(item, dict):
+            raise _Invalid(f"{where}: must be an object, found {_type_name(item)}")
+        _need(item, where, "reason", str)
+        clean["not_recreated"].append({"object": _known(ObjectRef, _need(item, where, "object", dict)),
+                                       "reason": item["reason"]})
+    return clean

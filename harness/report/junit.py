@@ -2,8 +2,16 @@
 
 ``granularity="check"``: one ``<testsuite>`` per phase that ran checks (one ``<testcase>`` per check, ``classname`` =
 check id) and one per other phase (provision, recreate, each upgrade hop…) holding a testcase named after the phase.
-``granularity="phase"``: one suite, one testcase per phase. Either way a check that broke is a ``<failure>``, an
-infrastructure failure is an ``<error>`` (never a failure), and findings no check owns fill a ``findings`` suite.
+``granularity="phase"``: one suite, one testcase per phase. Either way:
+
+- what this rehearsal saw break (a check that passed before and fails after, a phase that failed) is a
+  ``<failure>``, and so is what was already broken before the upgrade (its message says so);
+- a blocker the knowledge predicts for a hop and the rehearsal could not observe is a ``<failure>`` in its own
+  ``predicted`` suite;
+- an infrastructure failure is an ``<error>``, never a failure;
+- what could not be judged (a check skipped or not run, before or after; an object not recreated, in a
+  ``not-recreated`` suite) is ``<skipped>`` with the reason as its message — never a pass;
+- other findings no check owns fill a ``findings`` suite (blockers fail, warnings pass with the text).
 """
 
 from __future__ import annotations
@@ -17,7 +25,17 @@ from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from harness.errors import InputError
 from harness.report import facts
-from harness.report.model import CheckOutcome, CheckResult, Finding, Fleet, Phase, Report
+from harness.report.model import (
+    JUDGED,
+    CheckOutcome,
+    CheckResult,
+    Finding,
+    Fleet,
+    Phase,
+    Report,
+    is_breakage,
+    is_predicted_blocker,
+)
 
 Result = Error | Failure | Skipped
 
@@ -25,6 +43,8 @@ FILENAME = "junit.xml"
 Granularity = Literal["check", "phase"]
 GRANULARITIES: tuple[Granularity, ...] = ("check", "phase")
 PHASE_CLASSNAME = "rehearse.phase"
+NOT_RECREATED_CLASSNAME = "rehearse.not-recreated"
+PREDICTED = "predicted"  # the suite of predicted blockers (and its failures' type)
 ALREADY_BROKEN = "already broken before the upgrade: "
 
 # XML 1.0 cannot hold most control characters (ANSI colour codes in a log line) or lone surrogates.
@@ -45,8 +65,18 @@ def suites(report: Report, *, granularity: str = "check", prefix: str = "") -> l
     props = _properties(report)
     out = _phase_suites(report, prefix, props) if mode == "phase" else _check_suites(report, prefix, props)
     loose = facts.loose_findings(report)
-    if loose:
-        out.append(_suite(f"{prefix}findings", [_finding_case(f) for f in loose], props=props))
+    predicted = [_predicted_check_case(c) for c in report.checks if _predicted_check(c)]
+    predicted += [_finding_case(f) for f in loose if is_predicted_blocker(f)]
+    if predicted:
+        out.append(_suite(f"{prefix}{PREDICTED}", predicted, props=props))
+    others = [_finding_case(f) for f in loose if not is_predicted_blocker(f)]
+    if others:
+        out.append(_suite(f"{prefix}findings", others, props=props))
+    missing = report.coverage.not_recreated if report.coverage is not None else []
+    if missing:
+        out.append(_suite(f"{prefix}not-recreated", [
+            _case(facts.object_text(n.object), NOT_RECREATED_CLASSNAME, 0.0, Skipped(_xml(n.reason or "not recreated")))
+            for n in missing], props=props))
     return out
 
 
@@ -151,20 +181,41 @@ def _finding_lines(findings: Sequence[Finding]) -> list[str]:
         lines.append(f"{f.severity} {f.kind}{hop}: {facts.object_text(f.object)}: {f.cause}")
         if f.fix:
             lines.append(f"  fix: {f.fix}")
+        lines.append(f"  evidence: {facts.finding_evidence(f)}")
     return lines
 
 
 def _check_text(check: CheckResult, findings: Sequence[Finding]) -> str:
     lines = [check.message] if check.message else []
-    lines += [_run_line("before", check.before), _run_line("after", check.after), *_finding_lines(findings)]
+    lines += [_run_line("before", check.before), _run_line("after", check.after),
+              f"evidence: {facts.check_evidence(check)}", *_finding_lines(findings)]
     return "\n".join(lines)
+
+
+def _not_judged(run: CheckOutcome) -> bool:
+    """Skipped or not run: neither a pass nor a failure (a check that crashed is an error, not this)."""
+    return run.outcome not in (*JUDGED, "error")
+
+
+def _predicted_check(check: CheckResult) -> bool:
+    """A check classified broke on predicted evidence: its after-run belongs in the predicted suite."""
+    return check.classification == "broke" and not is_breakage(check) and check.after is not None
+
+
+def _predicted_check_case(check: CheckResult) -> TestCase:
+    run = check.after
+    seconds = run.seconds if run is not None else 0.0
+    return _case(check.name, check.id, seconds, Failure(_xml(facts.cause_of(check, [])), PREDICTED),
+                 text=_check_text(check, []))
 
 
 def _before_case(check: CheckResult, run: CheckOutcome, findings: Sequence[Finding]) -> TestCase:
     if run.outcome == "pass":
         return _case(check.name, check.id, run.seconds)
-    if run.outcome == "skip":
-        return _case(check.name, check.id, run.seconds, Skipped(_xml(run.message or "skipped")))
+    if _not_judged(run):
+        reason = run.message or check.message
+        lead = f"{'skipped' if run.outcome == 'skip' else 'not run'} before the upgrade"
+        return _case(check.name, check.id, run.seconds, Skipped(_xml(f"{lead}: {reason}" if reason else lead)))
     message = run.message or check.message or "failed before the upgrade"
     result: Result = Error(_xml(message), "check-error") if run.outcome == "error" else Failure(_xml(message), "failed")
     return _case(check.name, check.id, run.seconds, result, text=_check_text(check, findings))
@@ -178,9 +229,9 @@ def _after_case(check: CheckResult, run: CheckOutcome, findings: Sequence[Findin
     if check.classification == "already-broken":
         message = ALREADY_BROKEN + facts.cause_of(check, list(findings))
         return _case(check.name, check.id, run.seconds, Failure(_xml(message), "already-broken"), text=text)
-    if check.classification == "skipped":
-        before = check.before.message if check.before else ""
-        return _case(check.name, check.id, run.seconds, Skipped(_xml(run.message or before or "skipped")))
+    if check.classification in ("unverified", "not-judged"):
+        reason, _ = facts.not_judged_reason(check)
+        return _case(check.name, check.id, run.seconds, Skipped(_xml(reason)))
     out = "fixed by the upgrade: failed before, passes after\n" + text if check.classification == "fixed" else ""
     return _case(check.name, check.id, run.seconds, out=out)
 
@@ -237,7 +288,7 @@ def _check_suites(report: Report, prefix: str, props: list[tuple[str, str]]) -> 
                 found = by_check.get(check.id, [])
                 if check.before is not None and check.phase_before == name:
                     cases.append(_before_case(check, check.before, found))
-                if check.after is not None and check.phase_after == name:
+                if check.after is not None and check.phase_after == name and not _predicted_check(check):
                     cases.append(_after_case(check, check.after, found))
             if phase is not None and phase.status == "error":
                 cases.append(_infra_case(phase, report))
@@ -276,7 +327,7 @@ def _checks_phase_case(report: Report, name: str, phase: Phase | None,
     for check in report.checks:
         if check.before is not None and check.phase_before == name:
             ran.append((check, check.before, False))
-        if check.after is not None and check.phase_after == name:
+        if check.after is not None and check.phase_after == name and not _predicted_check(check):
             ran.append((check, check.after, True))
     seconds = phase.seconds if phase is not None else sum(run.seconds for _, run, _ in ran)
     if phase is not None and phase.status == "error":
@@ -289,6 +340,8 @@ def _checks_phase_case(report: Report, name: str, phase: Phase | None,
             failing.append((check, check.classification))
         elif not after and run.outcome in ("fail", "error"):
             failing.append((check, "failed"))
+    unjudged = [check for check, run, after in ran  # as in check granularity: skipped, never passed
+                if (after and check.classification in ("unverified", "not-judged")) or (not after and _not_judged(run))]
     if failing:
         broke = [c.name for c, how in failing if how == "broke"]
         if broke:
@@ -298,18 +351,27 @@ def _checks_phase_case(report: Report, name: str, phase: Phase | None,
         else:
             message = f"{len(failing)} of {len(ran)} checks failed: {', '.join(c.name for c, _ in failing)}"
         text = "\n\n".join(f"{c.name} ({c.id}): {how}\n{_check_text(c, by_check.get(c.id, []))}" for c, how in failing)
+        if unjudged:
+            text += "\n\nnot judged (skipped or not run): " + ", ".join(c.name for c in unjudged)
         return _case(name, PHASE_CLASSNAME, seconds, Failure(_xml(message), "broke" if broke else "failed"), text=text)
-    if (ran and all(run.outcome == "skip" for _, run, _ in ran)) or (phase is not None and phase.status == "skipped"):
-        return _case(name, PHASE_CLASSNAME, seconds, Skipped(_xml(phase.message if phase and phase.message
-                                                                   else "every check was skipped")))
-    return _case(name, PHASE_CLASSNAME, seconds, out=f"{len(ran)} checks passed" if ran else "")
+    if (ran and len(unjudged) == len(ran)) or (phase is not None and phase.status == "skipped"):
+        reason = phase.message if phase and phase.message else "no check could be judged (skipped or not run)"
+        return _case(name, PHASE_CLASSNAME, seconds, Skipped(_xml(reason)))
+    if not ran:
+        return _case(name, PHASE_CLASSNAME, seconds)
+    out = f"{len(ran) - len(unjudged)} of {len(ran)} checks passed"
+    if unjudged:
+        out += f"; not judged (skipped or not run, not counted as passed): {', '.join(c.name for c in unjudged)}"
+    return _case(name, PHASE_CLASSNAME, seconds, out=out)
 
 
 def _finding_case(finding: Finding) -> TestCase:
-    """Blocker → failure; warning and info pass, with the finding in ``<system-out>``."""
+    """Blocker → failure (a predicted one's type is ``predicted``); warning and info pass, with the finding in
+    ``<system-out>``."""
     hop = f" [{finding.hop}]" if finding.hop else ""
     name = f"{facts.object_text(finding.object)}{hop}"
     text = "\n".join(_finding_lines([finding]))
     if finding.severity == "blocker":
-        return _case(name, finding.kind, 0.0, Failure(_xml(finding.cause), finding.kind), text=text)
+        kind = PREDICTED if is_predicted_blocker(finding) else finding.kind
+        return _case(name, finding.kind, 0.0, Failure(_xml(finding.cause), kind), text=text)
     return _case(name, finding.kind, 0.0, out=text)

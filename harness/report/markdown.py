@@ -1,7 +1,8 @@
 """``summary.md``: a GitHub job summary (``cat summary.md >> $GITHUB_STEP_SUMMARY``).
 
-Counts first, then the table of what broke, then the details folded in ``<details>``. Every cell is escaped, so a
-message can neither break a table nor inject HTML.
+Counts and the coverage line first, then the four sections in order (broke in this rehearsal, predicted to break,
+already broken, not judged; an empty one says so), the coverage block, then the details folded in ``<details>``.
+Every cell is escaped, so a message can neither break a table nor inject HTML.
 """
 
 from __future__ import annotations
@@ -42,13 +43,36 @@ def _run(run: CheckOutcome | None) -> str:
     return "—" if run is None else f"{run.outcome} ({run.seconds:.1f} s)"
 
 
-def _broke_table(rows: Sequence[facts.BrokeRow], *, cluster: Sequence[str] | None = None) -> list[str]:
-    header = ["Object", "Cause", "Fix"]
-    body = [[cell(r.object), cell(r.cause), cell(r.fix)] for r in rows]
+def _rows_table(rows: Sequence[facts.Row], *, cluster: Sequence[str] | None = None) -> list[str]:
+    """Object, cause, fix, evidence (with its basis), and the hop when any row has one."""
+    with_hop = any(r.hop for r in rows)
+    header = ["Object", "Cause", "Fix", "Evidence", *(["Hop"] if with_hop else [])]
+    body = [[cell(r.object), cell(r.cause), cell(r.fix), cell(facts.evidence_text(r)),
+             *([cell(r.hop or "")] if with_hop else [])] for r in rows]
     if cluster is not None:
         header = ["Cluster", *header]
         body = [[cell(c), *b] for c, b in zip(cluster, body, strict=True)]
     return table(header, body, limit=MAX_ROWS)
+
+
+def _sections(report: Report) -> list[str]:
+    lines: list[str] = []
+    for section in facts.sections(report):
+        lines += [f"### {section.title} ({len(section.rows)})", ""]
+        lines += _rows_table(section.rows) if section.rows else [cell(section.empty)]
+        lines.append("")
+    return lines
+
+
+def _coverage(report: Report) -> list[str]:
+    lines = ["### Coverage", ""]
+    lines += [f"- **{label}:** {cell(text)}" for label, text in facts.coverage_items(report)]
+    missing = report.coverage.not_recreated if report.coverage is not None else []
+    if missing:
+        lines += ["", "Not recreated:", ""]
+        lines += table(["Object", "Reason"], [[cell(facts.object_text(n.object)), cell(n.reason)] for n in missing],
+                       limit=MAX_ROWS)
+    return [*lines, ""]
 
 
 def render(report: Report) -> str:
@@ -65,6 +89,7 @@ def render(report: Report) -> str:
         f"- **Checks:** {' · '.join(check_parts)}",
         f"- **Findings:** {' · '.join(f'{findings[s]} {s}' for s in facts.SEVERITIES)}",
         f"- **API downtime:** {downtime}",
+        f"- **Coverage:** {cell(facts.coverage_line(report))}",
     ]
     if report.error:
         lines.append(f"- **Infrastructure failure:** {cell(report.error)}")
@@ -75,27 +100,20 @@ def render(report: Report) -> str:
         meta.append(f"started {cell(report.started)}")
     lines += ["", " · ".join(meta), ""]
 
-    rows = facts.broke_rows(report)
-    lines.append("### What broke")
-    lines.append("")
-    if rows:
-        lines += _broke_table(rows)
-    elif report.verdict == "error":
-        lines.append("Nothing was seen to break before the rehearsal stopped (see the failure above).")
-    else:
-        lines.append("Nothing broke.")
-    lines.append("")
+    lines += _sections(report)
+    lines += _coverage(report)
 
     if report.checks:
         body = [[cell(c.name), cell(c.id), _run(c.before), _run(c.after), cell(facts.CLASSIFICATION_WORDS.get(
-            c.classification, c.classification)), cell(c.message)] for c in report.checks]
-        lines += _details(f"All checks ({len(report.checks)})",
-                          table(["Check", "Id", "Before", "After", "Result", "Message"], body, limit=MAX_ROWS))
+            c.classification, c.classification)), cell(facts.check_evidence(c)), cell(c.message)]
+            for c in report.checks]
+        lines += _details(f"All checks ({len(report.checks)})", table(
+            ["Check", "Id", "Before", "After", "Result", "Evidence", "Message"], body, limit=MAX_ROWS))
     if report.findings:
         body = [[cell(f.severity), cell(f.kind), cell(facts.object_text(f.object)), cell(f.hop or ""), cell(f.cause),
-                 cell(f.fix)] for f in report.findings]
-        lines += _details(f"Findings ({len(report.findings)})",
-                          table(["Severity", "Kind", "Object", "Hop", "Cause", "Fix"], body, limit=MAX_ROWS))
+                 cell(f.fix), cell(facts.finding_evidence(f))] for f in report.findings]
+        lines += _details(f"Findings ({len(report.findings)})", table(
+            ["Severity", "Kind", "Object", "Hop", "Cause", "Fix", "Evidence"], body, limit=MAX_ROWS))
     if report.phases:
         body = [[cell(p.name), cell(p.status), f"{p.seconds:.1f}", cell(p.message)] for p in report.phases]
         total = sum(p.seconds for p in report.phases)
@@ -109,7 +127,7 @@ def render(report: Report) -> str:
 
 
 def render_fleet(fleet: Fleet) -> str:
-    """The text of a fleet's ``summary.md``: the cluster table first, then what broke where."""
+    """The text of a fleet's ``summary.md``: the cluster table first, then what broke where (section 1 rows)."""
     counts = facts.verdict_counts(fleet)
     rows = facts.fleet_rows(fleet)
     lines = [
@@ -126,7 +144,7 @@ def render_fleet(fleet: Fleet) -> str:
     lines.append("")
     broke, where = facts.fleet_broke_rows(fleet)
     if broke:
-        lines += ["### What broke", "", *_broke_table(broke, cluster=where), ""]
+        lines += [f"### {facts.SECTION_TITLES['broke']}", "", *_rows_table(broke, cluster=where), ""]
     if fleet.notes:
         lines += _details(f"Notes ({len(fleet.notes)})", [f"- {cell(n)}" for n in fleet.notes])
     return "\n".join(lines).rstrip() + "\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 from harness.errors import InputError
 from harness.files import StrPath
 from harness.report import json as report_json
-from harness.report.json import FILENAME, FLEET_SCHEMA
+from harness.report.json import FILENAME, FLEET_SCHEMAS_READ
 from harness.report.model import Fleet, Member
 
 _TAIL_BYTES = 4096
@@ -61,7 +61,7 @@ def _members_of(path: Path, notes: list[str]) -> list[Member]:
         return [Member(label, str(path), error=_crash_reason(directory))]
     try:
         data = report_json.read_document(file)
-        if data.get("schema") == FLEET_SCHEMA:
+        if data.get("schema") in FLEET_SCHEMAS_READ:
             inner = report_json.fleet_from_document(data, file)
             notes += [f"{file}: {n}" for n in inner.notes]
             return inner.members

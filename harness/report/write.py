@@ -64,7 +64,7 @@ def write_reports(
 
 
 def write_fleet(fleet: Fleet, directory: StrPath, *, granularity: str = "check") -> dict[str, Path]:
-    """Write ``report.json`` (fleet/v1), ``junit.xml``, ``summary.md`` and ``report.html`` into ``directory``."""
+    """Write ``report.json`` (fleet/v2), ``junit.xml``, ``summary.md`` and ``report.html`` into ``directory``."""
     target = _directory(directory, "")
     return _write_documents(target, {
         "json": json_report.render_fleet(fleet),

@@ -15,7 +15,7 @@ from harness.progress import NullProgress, Progress
 from harness.snapshot.fileformat import dump, load, loads
 from harness.snapshot.model import SCHEMA, Snapshot
 
-__all__ = ["SCHEMA", "Snapshot", "dump", "load", "loads", "take_snapshot"]
+__all__ = ["SCHEMA", "Snapshot", "dump", "listed_types", "load", "loads", "take_snapshot"]
 
 
 def _kubeconfig_files(kubeconfig: Path | str | None) -> list[Path]:
@@ -98,3 +98,12 @@ def take_snapshot(
         return take(client, progress or NullProgress(), {"context": context_name, "cluster": cluster})
     finally:
         client.close()
+
+
+def listed_types() -> list[tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]]:
+    """The resource types a snapshot lists, for probes of read access (``rehearse doctor``): (resource, the paths
+    that list it, preferred first: the first one served is read, query parameters). Besides these, a snapshot GETs
+    ``/version`` and ``/apis`` and lists the control-plane pods, Helm's storage and each CRD's custom resources."""
+    from harness.snapshot._collect import TYPES, _path
+
+    return [(t.resource, tuple(_path(gv, t.resource) for gv in t.versions), t.query) for t in TYPES]

@@ -6,10 +6,15 @@
 # Without root (no engine can be installed or started, no debootstrap) the command still runs and the tests marked
 # `docker` report themselves as skipped, with the reason.
 #
-# Usage: KIND_VERSIONS="1.27 1.28" scripts/kind/with_engine.sh COMMAND [ARG...]
+# PYTHON runs scripts/kind/build_images.py, which imports harness: `make` passes its .venv's python; run by hand, the
+# default is .venv/bin/python when the project's virtual environment exists, python3 otherwise.
+#
+# Usage: [PYTHON=.venv/bin/python] KIND_VERSIONS="1.27 1.28" scripts/kind/with_engine.sh COMMAND [ARG...]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-PYTHON="${PYTHON:-python3}"
+if [[ -z "${PYTHON:-}" ]]; then
+  if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
 read -r -a versions <<<"${KIND_VERSIONS:-1.27 1.28}"
 
 if [[ "$(id -u)" != 0 ]]; then

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import harness.providers.kind.upgrade as kind_module
-from harness.providers.base import Cluster
+from harness.providers.base import Cluster, UpgradeFailed
 from harness.providers.kind import KindProvider
 from harness.providers.kind.node import Node
 from harness.providers.kind.upgrade import Payload
@@ -143,7 +143,7 @@ def test_a_failing_kubeadm_stops_the_sequence_and_names_the_node(
         return 0, ""
 
     monkeypatch.setattr(provider.nodes, "exec", exec_)
-    with pytest.raises(kind_module.UpgradeFailed, match="kubeadm upgrade node on r-worker: error execution phase"):
+    with pytest.raises(UpgradeFailed, match="kubeadm upgrade node on r-worker: error execution phase"):
         provider.upgrade_nodes(cluster, TARGET)
     assert calls[-1] == "r-worker: kubeadm upgrade node --v=1"
     assert not any("cordon" in c for c in calls)  # no node was drained before every kubeadm step succeeded

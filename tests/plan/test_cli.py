@@ -26,14 +26,14 @@ def test_blockers_exit_1_and_write_the_report_files(tmp_path: Path) -> None:
                     str(tmp_path / "r"), "--json", str(tmp_path / "copy.json"))
     assert out.returncode == 1, out.stderr
     assert "BROKE 1.24.17 → 1.25.16" in out.stdout
-    assert "What broke" in out.stdout and "Warnings" in out.stdout
+    assert "Predicted to break (not observable here)" in out.stdout and "Warnings" in out.stdout
     assert "PodDisruptionBudget" in out.stdout  # the tables wrap their cells: the text itself is in the JSON
     assert "charts/webapp: Helm chart, 3 template files" in out.stderr
     for name in ("report.json", "junit.xml", "summary.md", "report.html"):
         assert (tmp_path / "r" / name).is_file(), name
     doc = json.loads((tmp_path / "r" / "report.json").read_text())
     assert doc == json.loads((tmp_path / "copy.json").read_text())
-    assert doc["schema"] == "rehearse/report/v1" and doc["provider"] == "none" and doc["verdict"] == "broke"
+    assert doc["schema"] == "rehearse/report/v2" and doc["provider"] == "none" and doc["verdict"] == "broke"
     assert len([f for f in doc["findings"] if f["severity"] == "blocker"]) == 20
     assert len(doc["findings"]) == 59
     causes = [f["cause"] for f in doc["findings"]]

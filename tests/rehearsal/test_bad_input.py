@@ -45,3 +45,58 @@ def test_malformed_scenario_names_file_and_field(content: str, needle: str, tmp_
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and str(path) in lines[0] and needle in lines[0], out.stderr
     assert not leftovers(tmp_path / "state")
+
+
+def _snapshot_file(tmp_path: Path, **changes: object) -> Path:
+    """The default scenario's snapshot, changed as asked, written as a snapshot file."""
+    import dataclasses
+
+    from harness.scenario import load_scenario
+    from harness.snapshot.fileformat import dump
+
+    snap = dataclasses.replace(load_scenario("default").snapshot, **changes)  # type: ignore[arg-type]
+    path = tmp_path / "prod.yaml"
+    path.write_text(dump(snap))
+    return path
+
+
+def _release(manifest: str) -> object:
+    from harness.snapshot.model import HelmRelease
+
+    return HelmRelease(name="gw", namespace="edge", chart="gateway", chart_version="1.0.0", app_version="1",
+                       status="deployed", revision=1, storage="secret", manifest=manifest)
+
+
+@pytest.mark.parametrize(("changes", "from_version", "needle"), [
+    ({"server_version": "v1.26.5"}, "1.27", "--from 1.27 does not match"),
+    ({"server_version": "v1.27.3-eks-1a2b3c", "helm_releases": [_release("- just\n- a list\n")]}, "1.27",
+     "Helm release edge/gw: manifest document 1 is list"),
+    ({"server_version": "", "helm_releases": [_release("kind: Service\napiVersion: v1\nmetadata: {}\n")]}, "1.27",
+     "Service object has no metadata.name"),
+    ({"server_version": "", "helm_releases": [_release("kind: Service\n  bad: [\n")]}, "1.27", "not valid YAML"),
+])
+def test_snapshot_inputs_are_checked_before_any_cluster(changes: dict[str, object], from_version: str, needle: str,
+                                                        tmp_path: Path) -> None:
+    """Every input is checked before anything starts: a --from that is not the snapshot's version, a Helm
+    manifest inside the snapshot that is not Kubernetes objects — one line, exit 2, no cluster, no report."""
+    snap = _snapshot_file(tmp_path, **changes)
+    out = rehearse("run", "--from", from_version, "--to", "1.28", "--snapshot", str(snap),
+                   "--report-dir", str(tmp_path / "r"), state=tmp_path / "state")
+    assert out.returncode == 2, out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and needle in lines[0] and str(snap) in lines[0], out.stderr
+    assert not (tmp_path / "state").exists() or not leftovers(tmp_path / "state")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--scenario", "[/x]"], "scenario file '[/x]' does not exist"),  # Rich markup would eat or choke on it
+    (["run", "--nodes", "many"], "argument --nodes: invalid int value: 'many'"),
+    (["run", "--provider", "vm"], "argument --provider: invalid choice: 'vm'"),
+])
+def test_errors_are_plain_text_in_one_line(args: list[str], needle: str, tmp_path: Path) -> None:
+    out = rehearse(*args, state=tmp_path / "state")
+    assert out.returncode == 2, out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and needle in lines[0], out.stderr
+    assert "Traceback" not in out.stderr and "usage:" not in out.stderr

@@ -51,8 +51,16 @@ def test_scenario_rehearses_as_declared(name: str, tmp_path: Path) -> None:
                    and all(f["object"].get(k) == v for k, v in want.get("object", {}).items())]
         assert matches, f"missing finding {want}"
         assert all(m["cause"] and m["fix"] for m in matches)
-    # Pods are simulated on the local provider: container checks are skipped, never passed.
+    # Pods are simulated on the local provider: container checks are skipped, never passed, and listed as
+    # not judged; what kwok answers is marked simulated.
     for c in doc["checks"]:
         if c["id"] in {s.id for s in sc.checks if s.type in ("http", "exec")}:
-            assert c["classification"] == "skipped"
+            assert c["classification"] == "not-judged" and c["before"]["outcome"] == "skip"
+        if c["id"] == "nodes-ready" or c["id"].startswith("workload/"):
+            assert c["evidence"] == "simulated", c
+        if c["id"] == "api-healthy" or c["id"].startswith("reapply/"):
+            assert c["evidence"] == "observed", c
+    cov = doc["coverage"]
+    assert sum(cov["checks"].values()) == len(doc["checks"])
+    assert cov["checks"]["simulated"] > 0 and any("kwok" in part for part in cov["simulated"])
     assert not leftovers(tmp_path / "state")

@@ -50,5 +50,13 @@ def test_removed_feature_gate_breaks_the_upgrade(tmp_path: Path) -> None:
     assert "DevicePlugins" in gates[0]["fix"]
     upgrade = next(p for p in doc["phases"] if p["name"].startswith("upgrade"))
     assert upgrade["status"] == "failed"
-    assert {c["id"]: c["classification"] for c in doc["checks"]}["api-healthy"] == "broke"
+    # The refusal is what broke (observed, for the hop); the checks after it were not run, because the cluster
+    # is not at the target: each passed before and is "unverified after the upgrade", none is "broke".
+    assert gates[0]["evidence"] == "observed" and gates[0]["hop"]
+    api = {c["id"]: c for c in doc["checks"]}["api-healthy"]
+    assert api["classification"] == "unverified"
+    assert api["before"]["outcome"] == "pass" and api["after"]["outcome"] == "not-run"
+    assert "not run: the upgrade to" in api["after"]["message"]
+    assert not [c for c in doc["checks"] if c["classification"] == "broke"]
+    assert doc["coverage"]["checks"]["not-run"] == len(doc["checks"])
     assert not leftovers(tmp_path / "state")

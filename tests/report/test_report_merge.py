@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import xmlschema
 from junitparser import JUnitXml
-from report_builders import JUNIT_XSD, make_broke, make_error, make_pass, parse_html
+from report_builders import JUNIT_XSD, V1_REPORT, make_broke, make_error, make_pass, parse_html
 
 from harness.cli import main
 from harness.cli.report import exit_code
@@ -43,28 +44,33 @@ def test_cli_merges_a_pass_a_broke_and_a_crash(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["junit.xml", "report.html", "report.json", "summary.md"]
 
     doc = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    assert doc["schema"] == "rehearse/fleet/v1" and doc["verdict"] == "broke"
+    assert doc["schema"] == "rehearse/fleet/v2" and doc["verdict"] == "broke"
     assert doc["counts"] == {"pass": 1, "broke": 1, "error": 1}
     assert [(c["name"], c["verdict"]) for c in doc["clusters"]] == [
         ("prod-eu", "pass"), ("prod-us", "broke"), ("prod-ap", "error")]
     crashed = doc["clusters"][2]
     assert crashed["report"] is None
     assert "no report.json" in crashed["error"] and "kind create cluster: exit status 1" in crashed["error"]
-    assert doc["clusters"][1]["report"]["schema"] == "rehearse/report/v1"
+    assert doc["clusters"][1]["report"]["schema"] == "rehearse/report/v2"
+    assert doc["clusters"][1]["report"]["coverage"]["objects_recreated"] == 30
 
     summary = (out / "summary.md").read_text(encoding="utf-8").splitlines()
     assert summary[0] == "## rehearse fleet: **BROKE** 3 clusters"
     head = summary.index("| Cluster | Upgrade | Verdict | Broke | Findings | Note |")
     rows = summary[head + 2:head + 5]
     assert rows[0] == "| prod-eu | 1.27.16 → 1.28.15 | PASSED | 0 | 1 | — |"
-    assert rows[1] == "| prod-us | 1.27.16 → 1.28.15 | **BROKE** | 1 | 2 | — |"
+    assert rows[1] == "| prod-us | 1.27.16 → 1.28.15 | **BROKE** | 1 | 3 | — |"  # broke: section 1's rows
     assert rows[2].startswith("| prod-ap | — | **ERROR** | — | — | no report.json (the rehearsal did not finish); ")
+    assert "### Broke in this rehearsal" in summary
     assert "| prod-us | CronJob jobs/nightly" in "\n".join(summary)
+    assert "FlowSchema batch-jobs" not in "\n".join(summary)  # predicted, not broke: only in the shard's report
 
     counts = {s.name: (s.tests, s.failures, s.errors, s.skipped) for s in JUnitXml.fromfile(str(out / "junit.xml"))}
     assert counts["prod-eu / check-after"] == (3, 0, 0, 1)
-    assert counts["prod-us / check-after"] == (5, 2, 0, 1)
+    assert counts["prod-us / check-after"] == (6, 2, 0, 2)
+    assert counts["prod-us / predicted"] == (1, 1, 0, 0)
     assert counts["prod-us / findings"] == (1, 0, 0, 0)
+    assert counts["prod-us / not-recreated"] == (1, 0, 0, 1)
     assert counts["prod-ap / rehearsal"] == (1, 0, 1, 0)
     assert len([n for n in counts if n.startswith("prod-eu / ")]) == 6
 
@@ -74,14 +80,12 @@ def test_cli_merges_a_pass_a_broke_and_a_crash(tmp_path: Path) -> None:
 
 
 def test_junit_of_the_fleet_validates(tmp_path: Path) -> None:
-    import xmlschema
-
     fleet = merge(shards(tmp_path))
     written = write_fleet(fleet, tmp_path / "fleet", granularity="phase")
     xmlschema.XMLSchema(str(JUNIT_XSD)).validate(str(written["junit"]))
     names = [s.name for s in JUnitXml.fromfile(str(written["junit"]))]
-    assert names == ["prod-eu / phases", "prod-eu / findings", "prod-us / phases", "prod-us / findings",
-                     "prod-ap / rehearsal"]
+    assert names == ["prod-eu / phases", "prod-eu / findings", "prod-us / phases", "prod-us / predicted",
+                     "prod-us / findings", "prod-us / not-recreated", "prod-ap / rehearsal"]
 
 
 def test_exit_code_order_broke_then_error_then_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -111,7 +115,7 @@ def test_help_states_the_exit_code_order(capsys: pytest.CaptureFixture[str]) -> 
 def test_unreadable_missing_and_duplicate_members(tmp_path: Path) -> None:
     bad, twin1, twin2 = tmp_path / "bad", tmp_path / "a", tmp_path / "b"
     bad.mkdir()
-    (bad / "report.json").write_text('{"schema": "rehearse/report/v1", "from": ', encoding="utf-8")
+    (bad / "report.json").write_text('{"schema": "rehearse/report/v2", "from": ', encoding="utf-8")
     write_reports(make_pass(name="prod"), twin1)
     write_reports(make_pass(name="prod"), twin2)
     fleet = merge([bad, tmp_path / "gone", twin1, twin2])
@@ -138,3 +142,38 @@ def test_fleet_report_round_trips_and_merges_again(tmp_path: Path) -> None:
         from harness.report import load_report
 
         load_report(out)
+
+
+def test_merge_reads_a_v1_shard_and_a_v2_shard_alike(tmp_path: Path) -> None:
+    """A fleet upgrades its runners one at a time: an old runner's v1 report.json merges with a new one's v2."""
+    old, new = tmp_path / "old-runner", tmp_path / "new-runner"
+    old.mkdir()
+    (old / "report.json").write_text(V1_REPORT, encoding="utf-8")
+    write_reports(make_pass(name="prod-new"), new)
+    out = tmp_path / "fleet"
+    assert main(["report", "merge", str(old), str(new), "-o", str(out)]) == 1  # the v1 shard broke
+    doc = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert doc["schema"] == "rehearse/fleet/v2" and doc["counts"] == {"pass": 1, "broke": 1, "error": 0}
+    first, second = doc["clusters"]
+    assert (first["name"], first["verdict"], second["name"], second["verdict"]) == (
+        "prod-old", "broke", "prod-new", "pass")
+    assert first["report"]["schema"] == second["report"]["schema"] == "rehearse/report/v2"  # written as v2
+    assert first["report"]["coverage"] is None and second["report"]["coverage"]["objects_recreated"] == 12
+    assert [c["classification"] for c in first["report"]["checks"]] == ["ok", "broke", "not-judged"]
+    assert any(n.startswith("read from a rehearse/report/v1 report") for n in first["report"]["notes"])
+
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert "| prod-old | 1.27.16 → 1.28.15 | **BROKE** | 1 | 1 | — |" in summary
+    assert "| prod-new | 1.27.16 → 1.28.15 | PASSED | 0 | 1 | — |" in summary
+    assert "| prod-old | CronJob jobs/nightly (batch/v1beta1) | batch/v1beta1 CronJob is no longer served |" in summary
+
+    xmlschema.XMLSchema(str(JUNIT_XSD)).validate(str(out / "junit.xml"))
+    suites = {s.name: s for s in JUnitXml.fromfile(str(out / "junit.xml"))}
+    after = {c.classname: c for c in suites["prod-old / check-after"]}
+    assert after["cronjob-applies"].is_failure and after["pod-exec"].is_skipped and after["dns-resolves"].is_passed
+    (skipped,) = after["pod-exec"].result
+    assert skipped.message == "skipped before and after the upgrade: pods are simulated"
+
+    again = load_fleet(out)  # the merged fleet reads back, v1 member included
+    assert [m.report.checks[2].classification for m in again.members if m.report and m.name == "prod-old"] == [
+        "not-judged"]

@@ -41,6 +41,7 @@ class KindProvider:
 
     name = "kind"
     simulated_pods = False
+    simulated_parts: tuple[str, ...] = ()
     substitution_reason = "has no kind node image"
 
     def __init__(
@@ -89,7 +90,9 @@ class KindProvider:
     def available(self) -> tuple[bool, str]:
         try:
             self.nodes.client().ping()
-        except Exception as e:  # InfraError, OSError or the SDK's own errors
+        except InfraError as e:  # already says that no engine answers, and why
+            return False, str(e)
+        except Exception as e:  # OSError or the SDK's own errors
             return False, f"no Docker engine answers: {e}"
         if not self.kind.obtainable():
             return False, f"kind {self.release} is not installed and cannot be built (no Go toolchain)"

@@ -29,9 +29,10 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 from harness.engine import copy_out, read_file, run_in
 from harness.errors import InfraError
 from harness.kube import api_client
+from harness.processes import named_cause
 from harness.progress import Progress
 from harness.providers._api import ApiEndpoint, DowntimeMonitor, endpoint
-from harness.providers.base import Cluster, UpgradeFailed, UpgradeResult, write_meta
+from harness.providers.base import Cluster, UpgradeResult, component_failure, write_meta
 from harness.providers.kind.node import HELPER_LABEL, KindNodes, Node, last_error_line, last_line
 from harness.providers.kind.prepare import KindRelease
 from harness.report.model import Finding, ObjectRef
@@ -41,6 +42,8 @@ UPGRADE_DIR = "/kinder/upgrade"  # where kinder keeps the target version's files
 _SANDBOX_RE = re.compile(r'sandbox_image\s*=\s*"([^"]+)"')
 _STATIC_POD_RE = re.compile(r"component (kube-apiserver|kube-controller-manager|kube-scheduler|etcd)")
 _T = TypeVar("_T")
+_KUBEADM_WAIT = 300.0  # kubeadm's own wait for an upgraded static pod (seconds)
+_KUBELET_WAIT = 180.0  # for an upgraded kubelet's node to be Ready again
 
 
 @dataclass
@@ -194,7 +197,7 @@ class KindUpgrade:
                 log = log_dir / f"kubeadm-{verb[1]}-{node.name}.log"
                 code, out = self.nodes.exec(node, ["kubeadm", *verb, "--v=1"], log=log, check=False)
                 if code != 0:
-                    raise self._upgrade_failed(node, target, out)
+                    raise self._upgrade_failed(node, target, out, f"kubeadm {' '.join(verb[:2])}")
                 self.wait_control_plane(cluster, node, target, api)
                 timings.append((title, time.monotonic() - t0))
         cluster.version = target
@@ -202,28 +205,36 @@ class KindUpgrade:
         return UpgradeResult(version=target, seconds=time.monotonic() - start,
                              api_downtime_seconds=monitor.down_seconds, components=timings)
 
-    def _upgrade_failed(self, node: Node, version: Version, output: str) -> UpgradeFailed:
-        """kubeadm's refusal, with the failing component's own last words when it is a static pod."""
+    def _upgrade_failed(self, node: Node, version: Version, output: str, step: str) -> InfraError:
+        """kubeadm's refusal, judged by the failing component's own last words when it is a static pod: a
+        cause in the cluster's content is the upgrade's fault, a wait that ran out in silence is not."""
         m = _STATIC_POD_RE.search(output)
-        component = m.group(1) if m else "kubeadm"
-        cause = last_error_line(output)
-        if m:
-            _, logs = self.nodes.exec(node, f"id=$(crictl ps -a --name {component} -q | head -n1); "
-                                            f"[ -n \"$id\" ] && crictl logs --tail 20 \"$id\" 2>&1", check=False)
-            own = last_error_line(logs)
-            if own:
-                cause = f"{own} (kubeadm: {cause})"
-        return UpgradeFailed(component, version, cause)
+        if not m:
+            # kubeadm refused before touching a component (preflight, configuration): its own words decide
+            said = last_error_line(output) or last_line(output)
+            return component_failure("kubeadm", version, f"{step} on {node.name}: {said}" if said else "")
+        component = m.group(1)
+        own = self._own_cause(node, component)
+        cause = f"{own} (kubeadm: {last_error_line(output)})" if own else ""
+        return component_failure(component, version, cause,
+                                 waited=None if own or "timed out" not in output else _KUBEADM_WAIT)
+
+    def _own_cause(self, node: Node, component: str) -> str:
+        """The line a static pod's container last wrote that names why it fails ("" when none does)."""
+        _, logs = self.nodes.exec(node, f"id=$(crictl ps -a --name {component} -q | head -n1); "
+                                        f"[ -n \"$id\" ] && crictl logs --tail 20 \"$id\" 2>&1", check=False)
+        return named_cause(logs)
 
     def wait_control_plane(self, cluster: Cluster, node: Node, version: Version, api: ApiEndpoint,
                            timeout: float = 300) -> None:
         """The node's static pods run the target images and the API answers ready at the target version."""
         core = self.nodes.core(cluster)
         deadline = time.monotonic() + timeout
-        last = ""
+        stale: list[str] = ["kube-apiserver"]
         while time.monotonic() < deadline:
-            try:
+            with contextlib.suppress(Exception):
                 status, body = api.get("/version")
+                stale = ["kube-apiserver"]
                 if status == 200 and json.loads(body).get("gitVersion") == version.tag:
                     stale = []
                     for comp in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
@@ -234,14 +245,9 @@ class KindUpgrade:
                             stale.append(comp)
                     if not stale:
                         return
-                    last = f"not yet at {version.tag}: {', '.join(stale)}"
-                else:
-                    last = f"/version: {status}"
-            except Exception as e:
-                last = str(e).splitlines()[0] if str(e) else type(e).__name__
             time.sleep(1)
-        raise UpgradeFailed("kube-apiserver", version, f"control plane on {node.name} not upgraded after "
-                                                       f"{timeout:.0f}s: {last}")
+        component = stale[0] if stale else "kube-apiserver"
+        raise component_failure(component, version, self._own_cause(node, component), waited=timeout)
 
     # ---- the nodes --------------------------------------------------------------------------------------------
     def upgrade_nodes(self, cluster: Cluster, version: Version) -> None:
@@ -257,8 +263,7 @@ class KindUpgrade:
             code, out = self.nodes.exec(node, ["kubeadm", "upgrade", "node", "--v=1"],
                                         log=cluster.workdir / "logs" / f"kubeadm-node-{node.name}.log", check=False)
             if code != 0:
-                raise UpgradeFailed("kubeadm", target, f"kubeadm upgrade node on {node.name}: "
-                                                       f"{last_error_line(out)}")
+                raise self._upgrade_failed(node, target, out, "kubeadm upgrade node")
         core = self.nodes.core(cluster)
         hop = f"{cluster.meta.get('from_version', '?')}→{target}"
         for i, node in enumerate(nodes, 1):
@@ -274,10 +279,12 @@ class KindUpgrade:
                 self.nodes.exec(node, ["systemctl", "restart", "kubelet"], what="restarting the kubelet", log=log)
                 self.nodes.exec(node, f"echo {target.tag} > /kind/version", log=log)
                 try:
-                    self.nodes.wait_ready(cluster, target, names=[node.name], timeout=180)
+                    self.nodes.wait_ready(cluster, target, names=[node.name], timeout=_KUBELET_WAIT)
                 except InfraError as e:
                     _, journal = self.nodes.exec(node, "journalctl -u kubelet --no-pager -n 30", check=False)
-                    raise UpgradeFailed("kubelet", target, f"{node.name}: {e}; {last_error_line(journal)}") from e
+                    own = named_cause(journal)
+                    raise component_failure("kubelet", target, f"{node.name}: {own}" if own else "",
+                                            waited=_KUBELET_WAIT) from e
             finally:
                 with contextlib.suppress(Exception):
                     core.patch_node(node.name, {"spec": {"unschedulable": None}})

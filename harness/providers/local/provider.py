@@ -38,6 +38,10 @@ class LocalProvider:
 
     name = "local"
     simulated_pods = True
+    simulated_parts: tuple[str, ...] = (
+        "nodes and kubelets (kwok: Ready and the kubelet version after a hop are set, not run)",
+        "pods (kwok: workload availability and Service endpoints are answered, no container runs)",
+    )
     substitution_reason = "cannot be built here"
 
     def __init__(self, progress: Progress | None = None, root: Path | None = None) -> None:

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from harness.errors import InfraError
 from harness.kube import api_client
 from harness.progress import Progress
 from harness.providers._api import ApiEndpoint, DowntimeMonitor
-from harness.providers.base import Cluster, UpgradeFailed, UpgradeResult, write_meta
+from harness.providers.base import Cluster, UpgradeResult, component_failure, write_meta
 from harness.providers.local.prepare import binaries
 from harness.providers.local.provision import api_endpoint
 from harness.versions import Version
@@ -80,16 +81,34 @@ def _replace_component(cluster: Cluster, conf: dict[str, Any], comp: str, bins: 
     env.update({e["name"]: str(e.get("value", "")) for e in spec.get("envs") or []})
     pid = processes.spawn_detached([str(binary), *spec.get("args", [])], Path(spec.get("workDir") or cdir), log, env)
     pid_file.write_text(str(pid))
-    _wait_component(cluster, comp, pid, log, offset, bins.version, api)
+    _wait_component(cluster, comp, pid, _Output(log, offset), bins.version, api, old_holder=holder)
 
 
-def _wait_component(cluster: Cluster, comp: str, pid: int, log: Path, offset: int, version: Version,
-                    api: ApiEndpoint, timeout: float = 90) -> None:
+@dataclass(frozen=True)
+class _Output:
+    """Where a started component writes, and from which byte its current run begins."""
+
+    log: Path
+    offset: int
+
+    def cause(self) -> str:
+        return processes.named_cause(processes.log_text(self.log, self.offset))
+
+
+HEALTH_TIMEOUT = 90.0  # seconds a replaced component has to become healthy
+
+
+def _wait_component(cluster: Cluster, comp: str, pid: int, out: _Output, version: Version, api: ApiEndpoint,
+                    old_holder: str | None = None, timeout: float | None = None) -> None:
+    """Until the new process is healthy: the apiserver ready at ``version``, another component holding its
+    leader lease under a new identity while its process still runs (a lease alone proves nothing: kwok or a
+    leftover process could hold it)."""
+    timeout = HEALTH_TIMEOUT if timeout is None else timeout
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not processes.alive(pid):
             time.sleep(0.1)
-            raise UpgradeFailed(comp, version, processes.last_error_line(log, offset) or "exited")
+            raise component_failure(comp, version, out.cause())
         try:
             if comp == "kube-apiserver":
                 status, body = api.get("/version")
@@ -98,13 +117,24 @@ def _wait_component(cluster: Cluster, comp: str, pid: int, log: Path, offset: in
                     return
             else:
                 holder = _lease_holder(cluster, comp)
-                if holder and _holder_is_fresh(cluster, comp, holder):
+                if (holder and holder != old_holder and _holder_is_fresh(cluster, comp, holder)
+                        and processes.alive(pid)):
                     return
         except (OSError, ValueError):
             pass
         time.sleep(0.1)
-    raise UpgradeFailed(comp, version, f"not healthy after {timeout:.0f}s: "
-                        f"{processes.last_error_line(log, offset) or 'no output'}")
+    cause = (_readyz_cause(api) or out.cause()) if comp == "kube-apiserver" else out.cause()
+    raise component_failure(comp, version, cause, waited=timeout)
+
+
+def _readyz_cause(api: ApiEndpoint) -> str:
+    """The failing checks ``/readyz?verbose`` names (``[-]etcd failed: …``), "" when it answers none."""
+    try:
+        status, body = api.get("/readyz?verbose")
+    except (OSError, ValueError):
+        return ""
+    failed = [ln.strip() for ln in body.splitlines() if ln.strip().startswith("[-]")]
+    return "/readyz: " + "; ".join(failed) if status != 200 and failed else ""
 
 
 def _coordination(cluster: Cluster) -> Any:
