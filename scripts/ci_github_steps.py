@@ -4,20 +4,28 @@
     python scripts/ci_github_steps.py ci/github/rehearse-nightly.yml --out /tmp/gh \\
         --fleet eu=tests/ci/fixtures/cluster-pass.yaml --fleet us=tests/ci/fixtures/cluster-broke.yaml
 
-Jobs run one after the other in ``needs`` order, each matrix instance in a fresh workspace. ``run:`` steps are
-executed by ``bash --noprofile --norc -eo pipefail`` (GitHub's default shell) after ``${{ … }}`` has been
-substituted from the ``github``, ``env``, ``inputs``, ``matrix``, ``steps``, ``needs``, ``runner``, ``vars`` and
-``secrets`` contexts; ``if:``, ``continue-on-error``, ``fail-fast``, step outputs (``$GITHUB_OUTPUT``), job
+Jobs run one after the other in ``needs`` order, each matrix instance in a fresh workspace. A ``run:`` step is
+written to a script file after ``${{ … }}`` has been substituted from the ``github``, ``env``, ``inputs``,
+``matrix``, ``steps``, ``needs``, ``runner``, ``vars`` and ``secrets`` contexts, and started the way GitHub's Linux
+runner starts it (actions/runner, ``ScriptHandler``): the shell is the step's ``shell:``, else ``defaults.run.shell``
+of the job, else of the workflow; without one it is ``bash -e {0}`` (bash found on PATH, else sh: ``-e`` and *no*
+pipefail, so ``cmd | tee log`` has tee's status). ``shell: bash`` is ``bash --noprofile --norc -e -o pipefail {0}``,
+``shell: sh`` is ``sh -e {0}``, and any other string holding ``{0}`` is a command used as given (the program is the
+text before the first space, its arguments split as .NET splits them: blanks, double quotes, no single quotes;
+``{0}`` is the script file). ``pwsh``, ``powershell``, ``cmd`` and ``python`` by name, and a string without
+``{0}``, are refused (exit 2). The working directory is the step's ``working-directory``, else ``defaults.run``'s,
+relative to the workspace. ``if:``, ``continue-on-error``, ``fail-fast``, step outputs (``$GITHUB_OUTPUT``), job
 outputs, ``$GITHUB_ENV``, ``$GITHUB_PATH`` and the job summary (``$GITHUB_STEP_SUMMARY``, one file per job here)
-behave as on GitHub.
+behave as on GitHub; ``run.json`` records each step's shell line as GitHub's log prints it (``shell: …``).
 
 ``uses:`` steps are GitHub services. Those that only move files are emulated and say so: ``actions/checkout``
 copies the working tree of ``--repo`` (default: the git repository holding the workflow) into the workspace,
-``actions/setup-python`` puts a fresh virtualenv of this Python (``--system-site-packages``) first on PATH,
-``actions/upload-artifact`` / ``actions/download-artifact`` copy through ``OUT/artifacts/`` with v4's layout
-(``pattern``, ``merge-multiple``). The others are skipped with the reason recorded: ``actions/cache`` (the
-machine's own cache directory is used as is) and JUnit publishers (GitHub's checks API; their ``report_paths``
-glob is still matched against the workspace and the matches recorded).
+``actions/setup-python`` puts a fresh virtualenv of this Python first on PATH that sees this Python's packages
+(also when this Python is a virtualenv's: ``make_venv``), ``actions/upload-artifact`` /
+``actions/download-artifact`` copy through ``OUT/artifacts/`` with v4's layout (``pattern``, ``merge-multiple``).
+The others are skipped with the reason recorded: ``actions/cache`` (the machine's own cache directory is used as
+is) and JUnit publishers (GitHub's checks API; their ``report_paths`` glob is still matched against the workspace
+and the matches recorded).
 
 ``--fleet NAME=SNAPSHOT`` (repeatable) replaces the ``include`` list of every matrix whose entries have
 ``cluster`` and ``snapshot``: what a user edits in the template. Everything that happened is written to
@@ -36,8 +44,10 @@ import math
 import os
 import re
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 import time
 import venv
 from collections.abc import Callable, Iterable
@@ -47,10 +57,6 @@ from typing import Any
 
 import yaml
 
-SHELLS = {
-    "bash": ["bash", "--noprofile", "--norc", "-eo", "pipefail"],
-    "sh": ["sh", "-e"],
-}
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@v\d+$")
 
 
@@ -295,6 +301,132 @@ def condition(expression: Any, contexts: dict[str, Any], status: str) -> bool:
     return value
 
 
+# --- shells ------------------------------------------------------------------------------------------------------
+# As actions/runner does it on Linux (src/Runner.Worker/Handlers/ScriptHandler.cs, ScriptHandlerHelpers.cs): the
+# shell option is the step's ``shell``, else ``defaults.run.shell`` (the job's, else the workflow's). Without one,
+# the program is bash if found on PATH (else sh) with sh's argument format ``-e {0}``: no pipefail. A named shell is
+# split at its first space into a program and an argument format; a bare built-in name takes its format below.
+# One deviation: the runner puts the script's path into the format before splitting it; here it goes in after, so
+# an --out path with blanks stays one argument (a runner's temp directory has none).
+
+BUILTIN_SHELL_ARGS = {"bash": "--noprofile --norc -e -o pipefail {0}", "sh": "-e {0}"}
+NOT_EMULATED_SHELLS = ("pwsh", "powershell", "cmd", "python")  # GitHub built-ins this runner does not run
+SCRIPT_EXTENSIONS = {"bash": ".sh", "sh": ".sh"}
+SCRIPT = "\0script\0"  # where the script file goes in the split arguments (no argument can hold a NUL)
+
+
+@dataclass(frozen=True)
+class Shell:
+    """How one ``run:`` step is started: ``program`` with ``args`` (one of them holds ``{0}``, the script file)."""
+
+    option: str | None  # the shell option in force (None: GitHub's default)
+    source: str  # where it was set
+    command: str  # the program's name (bash, sh, python3 …)
+    fmt: str  # the argument format, as GitHub's log shows it
+    args: tuple[str, ...]  # split, with SCRIPT where the script file goes
+    extension: str
+
+    def argv(self, program: str, script: Path) -> list[str]:
+        return [program, *(a.replace(SCRIPT, str(script)) for a in self.args)]
+
+
+def run_defaults(owner: dict[str, Any], what: str) -> dict[str, Any]:
+    """``defaults.run`` of a workflow or a job (``{}`` when absent)."""
+    defaults = owner.get("defaults") or {}
+    run = defaults.get("run") if isinstance(defaults, dict) else None
+    if not isinstance(defaults, dict) or not isinstance(run or {}, dict):
+        raise Unsupported(f"{what}: defaults.run must be a mapping")
+    return dict(run or {})
+
+
+def split_arguments(text: str) -> list[str]:
+    """Split an argument string as .NET's ``Process`` does on Unix (the runner starts the shell that way): blanks
+    separate, double quotes group (``""`` inside quotes is one quote), backslashes escape only a quote; single
+    quotes are ordinary characters."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i] in " \t":
+            i += 1
+        if i == n:
+            break
+        arg: list[str] = []
+        quoted = False
+        while i < n:
+            slashes = 0
+            while i < n and text[i] == "\\":
+                slashes += 1
+                i += 1
+            if slashes:
+                if i < n and text[i] == '"':
+                    arg.append("\\" * (slashes // 2))
+                    if slashes % 2:
+                        arg.append('"')
+                        i += 1
+                else:
+                    arg.append("\\" * slashes)
+                continue
+            c = text[i]
+            if c == '"':
+                if quoted and i + 1 < n and text[i + 1] == '"':
+                    arg.append('"')
+                    i += 1
+                else:
+                    quoted = not quoted
+                i += 1
+                continue
+            if c in " \t" and not quoted:
+                break
+            arg.append(c)
+            i += 1
+        out.append("".join(arg))
+    return out
+
+
+def _format_args(fmt: str, where: str) -> str:
+    """.NET ``string.Format(fmt, script)`` with SCRIPT for the script: ``{{``/``}}`` are braces; any other
+    placeholder makes the runner fail."""
+    def one(m: re.Match[str]) -> str:
+        if m.group(0) in ("{{", "}}"):
+            return m.group(0)[0]
+        if m.group(0) == "{0}":
+            return SCRIPT
+        raise Unsupported(f"{where}: {m.group(0)!r} in the shell's arguments: GitHub's runner cannot format it")
+    return re.sub(r"\{\{|\}\}|\{[^{}]*\}|[{}]", one, fmt)
+
+
+def resolve_shell(step: dict[str, Any], job_run: dict[str, Any], workflow_run: dict[str, Any], where: str) -> Shell:
+    """The shell GitHub's Linux runner starts for a ``run:`` step; Unsupported for what it cannot emulate."""
+    option, source = None, "GitHub's default (no shell set)"
+    for value, origin in ((step.get("shell"), "the step's shell"), (job_run.get("shell"), "the job's defaults.run"),
+                          (workflow_run.get("shell"), "the workflow's defaults.run")):
+        if value is not None and to_text(value) != "":
+            option, source = to_text(value), origin
+            break
+    if option is None:
+        fmt = BUILTIN_SHELL_ARGS["sh"]
+        return Shell(None, source, "sh", fmt, tuple(split_arguments(_format_args(fmt, where))), ".sh")
+    command, _, rest = option.partition(" ")
+    fmt = rest.lstrip() or BUILTIN_SHELL_ARGS.get(command.lower(), "")
+    if not rest.strip() and command.lower() in NOT_EMULATED_SHELLS:
+        raise Unsupported(f"{where}: shell {option!r} (set by {source}) is not emulated: only bash, sh and "
+                          "custom shells ('COMMAND … {0}') are")
+    if "{0}" not in fmt:
+        raise Unsupported(f"{where}: shell {option!r} (set by {source}): GitHub refuses it: a shell must be a "
+                          "built-in (bash, sh, cmd, powershell, pwsh) or a format string containing '{0}'")
+    args = tuple(split_arguments(_format_args(fmt, where)))
+    return Shell(option, source, command, fmt, args, SCRIPT_EXTENSIONS.get(command.lower(), ""))
+
+
+def find_program(shell: Shell, path: str) -> str | None:
+    """Where the runner finds the program on the step's PATH (the default: bash, else sh)."""
+    if shell.option is None:
+        return shutil.which("bash", path=path) or shutil.which("sh", path=path)
+    if os.sep in shell.command:
+        return shell.command if os.access(shell.command, os.X_OK) else None
+    return shutil.which(shell.command, path=path)
+
+
 # --- the workflow ------------------------------------------------------------------------------------------------
 
 
@@ -446,12 +578,32 @@ def copy_working_tree(repo: Path, dest: Path) -> int:
 def make_venv(target: Path) -> Path:
     """A virtualenv of this Python that sees its packages (``pip install`` goes into the virtualenv); its bin dir.
 
-    It has no pip of its own: ``pip`` there runs this Python's pip with the virtualenv's interpreter."""
-    venv.EnvBuilder(system_site_packages=True, with_pip=False, symlinks=True).create(target)
+    It has no pip of its own: ``pip`` there runs this Python's pip with the virtualenv's interpreter. When this
+    Python is itself a virtualenv's, the new one is made from the base interpreter (as ``venv`` does), sees the base
+    site-packages only if this virtualenv does, and sees this virtualenv's site-packages through a ``.pth`` file
+    (``site.addsitedir``, so their own ``.pth`` files, editable installs among them, are read too)."""
+    outer = sys.prefix != sys.base_prefix
+    venv.EnvBuilder(system_site_packages=_sees_system_site() if outer else True, with_pip=False,
+                    symlinks=True).create(target)
+    if outer:
+        dirs = [d for d in site.getsitepackages([sys.prefix]) if Path(d).is_dir()]
+        scheme = "venv" if "venv" in sysconfig.get_scheme_names() else "posix_prefix"
+        inner = Path(sysconfig.get_path("purelib", scheme, vars={"base": str(target), "platbase": str(target)}))
+        inner.mkdir(parents=True, exist_ok=True)
+        (inner / "ci-github-steps-outer-venv.pth").write_text(
+            "".join(f"import site; site.addsitedir({d!r})\n" for d in dirs), encoding="utf-8")
     pip = target / "bin" / "pip"
     pip.write_text(f'#!/bin/sh\nexec "{target / "bin" / "python"}" -m pip "$@"\n', encoding="utf-8")
     pip.chmod(0o755)
     return target / "bin"
+
+
+def _sees_system_site() -> bool:
+    """Whether this virtualenv was made with ``--system-site-packages`` (its ``pyvenv.cfg`` says)."""
+    cfg = Path(sys.prefix) / "pyvenv.cfg"
+    text = cfg.read_text(encoding="utf-8") if cfg.is_file() else ""
+    found = re.search(r"^\s*include-system-site-packages\s*=\s*(\w+)", text, re.MULTILINE)
+    return found is not None and found.group(1).lower() == "true"
 
 
 class Runner:
@@ -480,6 +632,7 @@ class Runner:
         elif inputs:
             raise Unsupported("--input needs --event workflow_dispatch")
         self.wf_env: dict[str, str] = {}
+        self.wf_run = run_defaults(self.wf, "the workflow")
         self.jobs: list[JobRecord] = []
         self.results: dict[str, dict[str, Any]] = {}  # job id -> {result, outputs}
         self.counter = 0
@@ -580,7 +733,7 @@ class Runner:
                "runner": {**ctx["runner"], "temp": str(temp)}, "steps": {}, "job": {"status": "success"}}
         job_env = {**self.wf_env, **{str(k): interpolate(v, ctx) for k, v in (job.get("env") or {}).items()}}
         ctx["env"] = job_env
-        state = {"status": "success", "path": [], "env": {}}
+        state = {"status": "success", "path": [], "env": {}, "run": run_defaults(job, f"job {job_id}")}
         self.echo(f"==> job {record.name}")
         for index, step in enumerate(job.get("steps") or [], 1):
             rec = self.run_step(index, step, ctx, state, workspace, temp, summary, logs)
@@ -636,20 +789,28 @@ class Runner:
 
     def run_script(self, rec: StepRecord, step: dict[str, Any], ctx: dict[str, Any], state: dict[str, Any],
                    workspace: Path, temp: Path, summary: Path, log: Path) -> None:
-        shell = str(step.get("shell", "bash"))
-        if shell not in SHELLS:
-            raise Unsupported(f"step {rec.name!r}: shell {shell!r} is not emulated")
+        shell = resolve_shell(step, state["run"], self.wf_run, f"step {rec.name!r}")
         script = interpolate(step["run"], ctx)
         files = {key: temp / f"{key.lower()}-{log.stem}" for key in ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH")}
         for f in files.values():
             f.touch()
-        script_file = temp / f"step-{log.stem}.sh"
+        script_file = temp / f"step-{log.stem}{shell.extension}"
         script_file.write_text(script + "\n", encoding="utf-8")
-        cwd = workspace / interpolate(step.get("working-directory", ""), ctx)
+        directory = next((to_text(d) for d in (step.get("working-directory"), state["run"].get("working-directory"),
+                                               self.wf_run.get("working-directory")) if d not in (None, "")), "")
+        cwd = workspace / interpolate(directory, ctx)
         env = self.step_env(ctx["env"], ctx, state, workspace, temp, summary, files)
-        with log.open("w", encoding="utf-8") as out:
-            proc = subprocess.Popen([*SHELLS[shell], str(script_file)], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, errors="replace")
+        program = find_program(shell, env["PATH"])
+        rec.details.update(log=str(log), shell=f"{program or shell.command} {shell.fmt}", shell_source=shell.source)
+        self.echo(f"    shell: {program or shell.command} {shell.fmt}")  # as GitHub's log shows it
+        if program is None or not cwd.is_dir():
+            rec.outcome = "failure"  # as on GitHub: the step fails before the script runs
+            rec.reason = f"{shell.command}: not found on PATH" if program is None else f"no directory {cwd}"
+            self.echo(f"    {rec.reason}")
+            return
+        with log.open("w", encoding="utf-8") as out, subprocess.Popen(
+                shell.argv(program, script_file), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                text=True, errors="replace") as proc:
             assert proc.stdout is not None
             for line in proc.stdout:
                 out.write(self.mask(line))
@@ -660,7 +821,6 @@ class Runner:
         rec.outputs = _read_kv_file(files["GITHUB_OUTPUT"])
         state["env"].update(_read_kv_file(files["GITHUB_ENV"]))
         state["path"] += [p for p in files["GITHUB_PATH"].read_text(encoding="utf-8").splitlines() if p]
-        rec.details["log"] = str(log)
 
     def run_action(self, rec: StepRecord, uses: str, step: dict[str, Any], ctx: dict[str, Any],
                    state: dict[str, Any], workspace: Path, temp: Path) -> None:

@@ -65,16 +65,18 @@ class GithubRun:
         return [j for j in self.record["jobs"] if j["id"] == job_id]
 
     def job(self, name: str) -> dict[str, Any]:
-        (found,) = [j for j in self.record["jobs"] if j["name"] == name]
-        return found
+        found: list[dict[str, Any]] = [j for j in self.record["jobs"] if j["name"] == name]
+        assert len(found) == 1, name
+        return found[0]
 
     def artifact(self, name: str) -> Path:
         return self.out / "artifacts" / name
 
 
-def run_github_steps(out: Path, *args: str, timeout: float = 1200) -> GithubRun:
+def run_github_steps(out: Path, *args: str, timeout: float = 1200, workflow: Path = WORKFLOW) -> GithubRun:
+    """``scripts/ci_github_steps.py`` on ``workflow`` (actions/checkout copies this checkout's working tree)."""
     state = out.parent / f"{out.name}-state"
-    proc = subprocess.run([sys.executable, str(SCRIPT), str(WORKFLOW), "--out", str(out), *args],
+    proc = subprocess.run([sys.executable, str(SCRIPT), str(workflow), "--out", str(out), "--repo", str(ROOT), *args],
                           capture_output=True, text=True, timeout=timeout, check=False, env=runner_env(state),
                           cwd=ROOT)
     output = proc.stdout + proc.stderr

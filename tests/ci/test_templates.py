@@ -80,7 +80,9 @@ def test_github_template_shape() -> None:
     triggers = workflow[True]  # YAML 1.1 reads `on` as true, as GitHub's parser does not
     assert set(triggers) == {"schedule", "workflow_dispatch"}
     assert set(triggers["workflow_dispatch"]["inputs"]) == {"from", "to"}
+    assert workflow["defaults"] == {"run": {"shell": "bash"}}  # pipefail: `rehearse run | tee` keeps its code
     jobs = workflow["jobs"]
+    assert not [s for j in jobs.values() for s in j["steps"] if "shell" in s]  # no step opts out
     assert jobs["rehearse"]["strategy"]["fail-fast"] is False
     assert jobs["merge"]["needs"] == "rehearse" and jobs["merge"]["if"] == "always()"
     assert "secrets.PROD_EU_KUBECONFIG" in jobs["snapshot"]["env"]["KUBECONFIG_DATA"]
@@ -96,6 +98,9 @@ def test_gitlab_template_shape() -> None:
     rehearse = ci["rehearse"]
     assert [m["CLUSTER"] for m in rehearse["parallel"]["matrix"]] == ["prod-eu", "prod-us"]
     assert rehearse["cache"]["paths"] == [".cache/rehearse/"] and rehearse["cache"]["when"] == "always"
+    script = rehearse["script"]
+    piped = next(i for i, line in enumerate(script) if "| tee" in line)
+    assert "set -o pipefail" in script[:piped]
     assert rehearse["artifacts"]["when"] == "always"
     assert rehearse["artifacts"]["reports"]["junit"] == "reports/*/junit.xml"
     assert rehearse["artifacts"]["paths"] == ["reports/"]
