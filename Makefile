@@ -110,9 +110,17 @@ clean-cache:
 check-catalogue: install
 	$(VENV_PYTHON) scripts/update_versions.py --check --no-github --output harness/data/versions.yaml
 
-# Regenerate harness/data/knowledge/generated/<minor>.yaml from the real binaries of each pair of consecutive
-# minors (one kube-apiserver at a time; binaries from the cache, a download or a Go build). CACHED_ONLY=1 uses
-# only binaries already in the cache. Review the diff: the committed files are what `rehearse plan` knows.
+# Which lines of the add-on compatibility table (harness/data/knowledge/addons.yaml) were read before the newest
+# Kubernetes minor the version catalogue knows was released, or carry no source_date: the pages to read again. Not a
+# test: the answer moves with every upstream release. Exit 1 lists them.
+.PHONY: check-addons
+check-addons: install
+	$(VENV_PYTHON) scripts/check_addons.py
+
+# Regenerate harness/data/knowledge/generated/<minor>.yaml from the Go sources of the newest patch of each minor
+# (every component's gates, kubelet and kube-proxy flags and config fields; `go mod download`, nothing built) and,
+# where binaries can be had, the binaries themselves (discovery; the flags and gates each refuses). CACHED_ONLY=1
+# uses only binaries already in the cache. Review the diff: the committed files are what `rehearse plan` knows.
 GENERATE_VERSIONS ?= 1.24 1.25 1.26 1.27 1.28 1.29 1.30 1.31 1.32 1.33 1.34 1.35 1.36 1.37
 .PHONY: generate-knowledge
 generate-knowledge: install

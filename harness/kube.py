@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 
 def api_client(kubeconfig: Path | str | None = None, context: str | None = None) -> Any:
     """An ``ApiClient`` for ``kubeconfig`` (default: $KUBECONFIG or ~/.kube/config) and ``context``."""
     from kubernetes import config
 
-    return config.new_client_from_config(  # type: ignore[no-untyped-call]
+    api = config.new_client_from_config(  # type: ignore[no-untyped-call]
         config_file=str(kubeconfig) if kubeconfig else None, context=context
     )
+    # The client honours HTTPS_PROXY without exempting loopback: a rehearsal cluster on 127.0.0.1 is never
+    # reached through a runner's proxy.
+    if urlparse(api.configuration.host).hostname in ("127.0.0.1", "localhost", "::1"):
+        api.configuration.proxy = None
+    return api
 
 
 def raw_get(api: Any, path: str, timeout: float = 5.0) -> tuple[int, str]:

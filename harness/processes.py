@@ -4,11 +4,14 @@ call (their pids, a safety net that finds them by directory, stopping them)."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
+import re
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -46,7 +49,15 @@ def processes_under(directory: Path) -> list[int]:
             cmdline = ""
         if (cwd == root or cwd.startswith(root + "/") or root + "/" in cmdline) and alive(pid):
             found.append(pid)
-    return sorted(found)
+    # Our own children by the command we gave them: one that is exiting shows /proc no command line any more.
+    mine = [pid for pid, child in list(_CHILDREN.items())
+            if any(root + "/" in str(a) for a in _args(child)) and alive(pid)]
+    return sorted({*found, *mine})
+
+
+def _args(child: subprocess.Popen[bytes]) -> list[str]:
+    args = child.args
+    return [str(args)] if isinstance(args, (str, bytes, os.PathLike)) else [str(a) for a in args]
 
 
 def terminate(pids: Sequence[int], grace: float = 10.0) -> None:
@@ -67,19 +78,32 @@ def terminate(pids: Sequence[int], grace: float = 10.0) -> None:
 
 
 def run_in_session(args: Sequence[str], log: Path, *, timeout: float, grace: float, header: str | None = None,
-                   env: dict[str, str] | None = None) -> int:
+                   env: dict[str, str] | None = None, umask: int = -1,
+                   stop_when: Callable[[], bool] | None = None) -> int:
     """Run a command-line tool in its own session (Ctrl-C reaches us, not it), its output appended to ``log``
     after ``header``; if we are interrupted, stop its process group (SIGTERM, SIGKILL after ``grace`` seconds)
-    and re-raise. Returns its exit code."""
+    and re-raise. Returns its exit code. ``umask`` is the tool's (and so its children's; -1 keeps ours);
+    ``stop_when`` is asked every 0.2 s while it runs, and when it answers true the group is stopped the same way
+    and its (negative) exit code returned."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as fh:
         if header is not None:
             fh.write(f"{header}\n".encode())
             fh.flush()
         proc = subprocess.Popen(list(args), env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, umask=umask)
         try:
-            return proc.wait(timeout=timeout)
+            if stop_when is None:
+                return proc.wait(timeout=timeout)
+            deadline = time.monotonic() + timeout
+            while True:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    return proc.wait(timeout=max(0.0, min(0.2, deadline - time.monotonic())))
+                if stop_when():
+                    stop_group(proc, grace)
+                    return proc.returncode
+                if time.monotonic() >= deadline:
+                    raise subprocess.TimeoutExpired(list(args), timeout)
         except BaseException:
             stop_group(proc, grace)
             raise
@@ -104,13 +128,15 @@ def read_pid(path: Path) -> int | None:
         return None
 
 
-def spawn_detached(args: Sequence[str], cwd: Path, log: Path, env: dict[str, str] | None = None) -> int:
-    """Start a long-running component in its own session, appending to ``log``; return its pid."""
+def spawn_detached(args: Sequence[str], cwd: Path, log: Path, env: dict[str, str] | None = None,
+                   umask: int = -1) -> int:
+    """Start a long-running component in its own session, appending to ``log``; return its pid. ``umask`` is
+    the component's (-1 keeps ours)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as fh:
         proc = subprocess.Popen(
             list(args), cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env=env,
+            start_new_session=True, env=env, umask=umask,
         )
     _CHILDREN[proc.pid] = proc  # outlives this call on purpose; reaped by alive()
     return proc.pid
@@ -126,8 +152,60 @@ def reap() -> None:
             del _CHILDREN[pid]
 
 
+@dataclass(frozen=True)
+class Socket:
+    """A socket a process listens on (TCP) or has bound (UDP), as the kernel's tables show it."""
+
+    proto: str  # "tcp" or "udp"
+    address: str
+    port: int
+
+    @property
+    def loopback(self) -> bool:
+        return ipaddress.ip_address(self.address).is_loopback
+
+
+_TCP_LISTEN, _UDP_UNCONNECTED = "0A", "07"  # socket states in /proc/net/{tcp,udp}{,6}
+
+
+def listening_sockets(pid: int) -> list[Socket]:
+    """Every TCP socket ``pid`` listens on and every unconnected UDP socket it holds ([] once it is gone):
+    its socket inodes (``/proc/PID/fd``) looked up in the tables of its network namespace."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:  # gone, or not ours to look into
+        return []
+    inodes = set()
+    for fd in fds:
+        with contextlib.suppress(OSError):  # closed while listed
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = []
+    for table, state in (("tcp", _TCP_LISTEN), ("tcp6", _TCP_LISTEN), ("udp", _UDP_UNCONNECTED),
+                         ("udp6", _UDP_UNCONNECTED)):
+        try:
+            rows = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) > 9 and cols[3] == state and cols[9] in inodes:
+                address, port = cols[1].split(":")
+                found.append(Socket(table[:3], _proc_address(address), int(port, 16)))
+    return sorted(set(found), key=lambda s: (s.proto, s.address, s.port))
+
+
+def _proc_address(hexed: str) -> str:
+    """An address as /proc/net writes it (32-bit words in host order, little-endian here) in the usual form."""
+    raw = bytes.fromhex(hexed)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(words))
+
+
 # What a Kubernetes component writes when it names why it stops: flag and gate refusals, klog's E/F lines.
-_ERROR_MARKERS = ("unrecognized feature gate", "unknown flag", "Error:", "error:", "invalid argument", "E0", "F0")
+_ERROR_MARKERS = ("unrecognized feature gate", "unknown flag", "Error:", "error:", "invalid argument")
+_KLOG_ERROR = re.compile(r"^[EF]\d{4} ")  # klog's error and fatal lines: E1205 12:00:00.000000 …
 
 
 def named_cause(text: str) -> str:
@@ -137,7 +215,7 @@ def named_cause(text: str) -> str:
         for ln in reversed(lines):
             if marker in ln:
                 return ln
-    return ""
+    return next((ln for ln in reversed(lines) if _KLOG_ERROR.match(ln)), "")
 
 
 def log_text(log: Path, since: int = 0) -> str:

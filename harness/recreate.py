@@ -4,6 +4,10 @@ Namespaces and CRDs first (waiting until Established), then cluster policy, RBAC
 configuration, services, workloads, custom resources, and admission webhooks and APIServices last so that
 nothing they intercept is blocked while the rest is applied. Helm releases are recreated from their rendered
 manifests plus the release record, so ``helm list`` in the rehearsal cluster shows them at the same versions.
+
+Before anything is applied, the objects are isolated (:func:`harness.isolation.isolate`): no address production
+recorded for the control plane to dial (URL webhooks, external Services and endpoints) is kept; each one neutralised
+is recorded on its :class:`Applied`.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from typing import Any
 
 from harness.apply import Applier, for_apply
 from harness.errors import InfraError, InputError
+from harness.isolation import NOWHERE, StubEndpoint, isolate
 from harness.knowledge import Knowledge
-from harness.manifests import last_applied, parse_documents
+from harness.manifests import LAST_APPLIED, last_applied, parse_documents
 from harness.progress import NullProgress, Progress
-from harness.report.model import Finding, ObjectRef
-from harness.snapshot.model import HelmRelease, Snapshot
+from harness.report.model import Finding, Neutralised, ObjectRef
+from harness.snapshot.model import ApiUsage, HelmRelease, Snapshot, same_object_group, usage_index, written_version
 
 _ORDER = [
     "Namespace", "CustomResourceDefinition", "PriorityClass", "StorageClass", "IngressClass", "RuntimeClass",
@@ -67,6 +72,8 @@ class Applied:
     source: str  # "snapshot", "manifest", "helm:<namespace>/<release>"
     error: str = ""
     warnings: list[str] = field(default_factory=list)
+    neutralised: list[Neutralised] = field(default_factory=list)  # production endpoints in it, not called here
+    unjudged: str = ""  # why the checks about it cannot be judged here ("": judged as usual)
 
 
 @dataclass
@@ -78,6 +85,11 @@ class RecreateResult:
     @property
     def ok(self) -> list[Applied]:
         return [a for a in self.applied if a.applied_version]
+
+    @property
+    def neutralised(self) -> list[Neutralised]:
+        """Every production endpoint the recreated objects held and the rehearsal does not call, in apply order."""
+        return [n for a in self.applied for n in a.neutralised]
 
 
 def _wait_crds_established(applier: Applier, names: list[str], timeout: float = 60) -> None:
@@ -144,7 +156,8 @@ def helm_storage_object(release: HelmRelease) -> dict[str, Any]:
 def objects_to_apply(snapshot: Snapshot) -> list[tuple[dict[str, Any], str]]:
     """Every object to recreate with its source, de-duplicated by identity, in apply order."""
     seen: dict[tuple[str, str, str, str], tuple[dict[str, Any], str]] = {}
-    entries: list[tuple[dict[str, Any], str]] = [(as_written(o, snapshot), "snapshot") for o in snapshot.objects]
+    index = usage_index(snapshot.api_usage)
+    entries: list[tuple[dict[str, Any], str]] = [(as_written(o, snapshot, index), "snapshot") for o in snapshot.objects]
     for rel in snapshot.helm_releases:
         entries += [(o, f"helm:{rel.namespace}/{rel.name}") for o in helm_objects(rel)]
     for obj, src in entries:
@@ -177,19 +190,38 @@ def check_recreatable(snapshot: Snapshot, *, where: str) -> None:
             raise InputError(f"{origin}: {obj.get('kind')} object has {problem}")
 
 
-def as_written(obj: dict[str, Any], snapshot: Snapshot) -> dict[str, Any]:
+def as_written(obj: dict[str, Any], snapshot: Snapshot,
+               index: dict[tuple[str, str, str], list[ApiUsage]] | None = None) -> dict[str, Any]:
     """A snapshot object the way production wrote it: the server lists objects at its preferred version, but
-    manifests, charts and controllers may write another one (the kubectl last-applied annotation, else the
-    version in managedFields, both kept by the snapshot), and that is what must keep working after the upgrade."""
+    manifests, charts and controllers may write another one. The snapshot keeps every version its writers of record
+    used (``api_usage``) and :func:`~harness.snapshot.model.written_version` picks the most recent write's: that is
+    what must keep working after the upgrade. Without any record, the object's own last-applied annotation.
+
+    Versions of a kind may differ in shape (autoscaling/v1 and v2), so when the last-applied annotation holds the
+    object at the version it was written with, that manifest is the object as written; otherwise the object as read
+    with the written apiVersion. ``index`` is :func:`~harness.snapshot.model.usage_index` of the snapshot."""
+    meta = obj.get("metadata") or {}
+    uses = (index if index is not None else usage_index(snapshot.api_usage)).get(
+        (str(obj.get("kind", "")), str(meta.get("namespace") or ""), str(meta.get("name", ""))), [])
+    read_as = str(obj.get("apiVersion", ""))
+    version = written_version(uses, read_as)
     manifest = last_applied(obj)
-    if manifest is not None and manifest.get("apiVersion") and manifest.get("kind") == obj.get("kind"):
-        return {**obj, "apiVersion": manifest["apiVersion"]}
-    group, kind, ns, name = key(obj)
-    versions = sorted({u.api_version for u in snapshot.api_usage
-                       if u.kind == kind and (u.namespace or "") == ns and u.name == name
-                       and u.source != "helm-manifest" and key({"apiVersion": u.api_version})[0] == group})
-    other = [v for v in versions if v != obj.get("apiVersion")]
-    return {**obj, "apiVersion": other[0]} if other else obj
+    if manifest is None or manifest.get("kind") != obj.get("kind") or not isinstance(manifest.get("apiVersion"), str) \
+            or not same_object_group(manifest["apiVersion"], read_as):
+        manifest = None
+    elif not uses:
+        version = manifest["apiVersion"]
+    if version == read_as:
+        return obj
+    if manifest is None or manifest["apiVersion"] != version or not isinstance(manifest.get("metadata"), dict):
+        return {**obj, "apiVersion": version}
+    written = dict(manifest)
+    written["metadata"] = {**manifest["metadata"], "name": meta.get("name"),
+                           "annotations": {**(manifest["metadata"].get("annotations") or {}),
+                                           LAST_APPLIED: meta["annotations"][LAST_APPLIED]}}
+    if meta.get("namespace"):
+        written["metadata"]["namespace"] = meta["namespace"]
+    return written
 
 
 _CLUSTER_SCOPED = {
@@ -200,26 +232,36 @@ _CLUSTER_SCOPED = {
 
 
 def recreate(api_client: Any, snapshot: Snapshot, *, knowledge: Knowledge | None = None,
-             progress: Progress | None = None) -> RecreateResult:
-    """Apply the snapshot's objects and Helm records; objects the server cannot take become findings."""
+             progress: Progress | None = None, stub: StubEndpoint = NOWHERE) -> RecreateResult:
+    """Apply the snapshot's objects and Helm records; objects the server cannot take become findings.
+
+    Webhooks production addressed outside the cluster are pointed at ``stub`` (the rehearsal's stand-in; without
+    one, at a port nothing listens on)."""
     progress = progress or NullProgress()
     applier = Applier(api_client)
     result = RecreateResult()
     planned = objects_to_apply(snapshot)
+    isolated = isolate([obj for obj, _ in planned], stub)
     crds_pending: list[str] = []
-    for i, (obj, source) in enumerate(planned, 1):
+    for i, ((obj, source), iso) in enumerate(zip(planned, isolated, strict=True), 1):
         if crds_pending and obj.get("kind") != "CustomResourceDefinition":
             progress.update(f"waiting for {len(crds_pending)} CRDs to be Established")
             _wait_crds_established(applier, crds_pending)
             crds_pending = []
         progress.update(f"{i}/{len(planned)} {obj['kind']} {(obj.get('metadata') or {}).get('name')}")
-        body = for_apply(obj)
-        ok, err, warnings = applier.apply(body)
         applied: Applied
+        if iso.body is None:  # nothing in the rehearsal could serve it: not recreated, and the record says why
+            why = "; ".join(f"{n.reason} ({n.field}: {n.host})" for n in iso.records)
+            result.applied.append(Applied(written=obj, applied_version=None, source=source, error=why,
+                                          neutralised=iso.records, unjudged=iso.unjudged))
+            continue
+        body = for_apply(iso.body)
+        ok, err, warnings = applier.apply(body)
         if ok:
             applied = Applied(written=obj, applied_version=obj["apiVersion"], source=source, warnings=warnings)
         else:
             applied = _apply_served_version(applier, obj, body, source, err, result, knowledge)
+        applied.neutralised, applied.unjudged = iso.records, iso.unjudged
         result.applied.append(applied)
         if ok and obj.get("kind") == "CustomResourceDefinition":
             crds_pending.append(obj["metadata"]["name"])

@@ -12,13 +12,14 @@ import functools
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from harness.binaries import ensure
 from harness.checks import Check, CheckContext, CheckRun, builtin_checks, run_checks, scenario_checks
 from harness.errors import InfraError, RehearseError
+from harness.isolation import Stub
 from harness.knowledge import Knowledge
 from harness.kube import api_client
 from harness.plan import plan
@@ -32,8 +33,10 @@ from harness.report.model import (
     Coverage,
     Finding,
     NotRecreated,
+    ObjectRef,
     Phase,
     Report,
+    Safety,
     classify,
     evidence_of,
     verdict_of,
@@ -62,6 +65,7 @@ class RehearsalSpec:
     keep: bool = False
     report_dir: Path = Path("rehearse-report")
     apiserver_args: list[str] = field(default_factory=list)
+    allow_egress: list[str] = field(default_factory=list)  # address ranges pods may reach outside the cluster
     knowledge: Knowledge | None = None
     cluster_name: str = field(default_factory=lambda: f"rehearse-{uuid.uuid4().hex[:6]}")
     # called with the finished report before the cluster is deleted, and again if the cleanup adds to it
@@ -120,7 +124,7 @@ def rehearse(spec: RehearsalSpec, progress: Progress | None = None) -> Report:
     progress = progress or NullProgress()
     report = Report(from_version=str(spec.source), to_version=str(spec.target), hops=[str(h) for h in spec.hops],
                     provider=spec.provider.name, verdict="pass", name=spec.name, scenario=spec.scenario,
-                    started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                    started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), safety=Safety())
     state = _State(spec, progress, report)
     phases = _Phases(report, progress)
     start = time.monotonic()
@@ -194,6 +198,9 @@ def _prepare(s: _State) -> None:
 def _provision(s: _State) -> None:
     """Create the cluster at the exact prepared source version, with the production flags it can take."""
     options, dropped = cluster_options(s.spec.snapshot, s.spec.apiserver_args)
+    options = replace(options, allow_egress=tuple(s.spec.allow_egress))
+    if s.report.safety is not None and not s.spec.provider.simulated_pods:  # simulated pods open nothing
+        s.report.safety.egress_open = list(options.allow_egress)
     if dropped:
         s.report.notes.append("machine-specific control-plane flags not carried to the rehearsal cluster: "
                               + ", ".join(dropped))
@@ -205,7 +212,13 @@ def _provision(s: _State) -> None:
 def _recreate(s: _State) -> None:
     """The snapshot's objects and Helm releases, at the source version; then the checks for what came back."""
     s.api = api_client(s.cluster.kubeconfig)
-    s.recreated = recreated = recreate(s.api, s.spec.snapshot, knowledge=s.spec.knowledge, progress=s.progress)
+    # production's URL webhooks are answered by a stand-in on an address of this machine the API server reaches
+    safety = s.report.safety = s.report.safety or Safety()
+    stub = Stub(str(s.cluster.meta.get("callback_host", "127.0.0.1")), calls=safety.stub_calls)
+    s.cleanups.append(stub.stop)
+    s.recreated = recreated = recreate(s.api, s.spec.snapshot, knowledge=s.spec.knowledge, progress=s.progress,
+                                       stub=stub.start())
+    safety.neutralised = recreated.neutralised
     s.phase.details = {"applied": len(recreated.ok), "failed": len(recreated.applied) - len(recreated.ok)}
     s.report.findings += recreated.findings
     s.checks = [*builtin_checks(recreated), *scenario_checks(s.spec.checks, s.spec.scenario_base)]
@@ -261,6 +274,11 @@ def _assemble(s: _State) -> None:
     report.findings = _dedupe(report.findings + before_findings + after_findings)
     report.findings += _unconfirmed(s.plan_findings, report.findings, report.versions_used, s.spec.provider)
     report.coverage = _coverage(s.recreated, report.checks, s.spec.provider)
+    report.coverage.not_recreated += [  # what the snapshot itself could not hold a recreatable copy of
+        NotRecreated(ObjectRef(apiVersion=n.api_version, kind=n.kind,
+                               name="(not listed)" if n.count is None else f"{n.count} object{'s' * (n.count != 1)}"),
+                     n.reason)
+        for n in s.spec.snapshot.not_recreatable]
 
 
 def _coverage(recreated: RecreateResult | None, checks: list[CheckResult], provider: Provider) -> Coverage:
@@ -294,7 +312,9 @@ def _cleanup(s: _State, cluster: Cluster) -> None:
         if spec.keep:
             ph.message = f"kept cluster {cluster.name} (kubeconfig {cluster.kubeconfig})"
             ph.details = {"kept": True, "cluster": cluster.name, "kubeconfig": str(cluster.kubeconfig)}
-            report.notes.append(ph.message + f"; delete it with `rehearse clusters delete {cluster.name}`")
+            stand_in = ("; its webhooks that pointed at production endpoints point at the rehearsal's stand-in, which "
+                        "has stopped" if report.safety is not None and report.safety.neutralised else "")
+            report.notes.append(ph.message + f"; delete it with `rehearse clusters delete {cluster.name}`" + stand_in)
         else:
             spec.provider.delete(cluster)
     except (RehearseError, OSError) as e:
@@ -341,6 +361,9 @@ _UNOBSERVABLE: dict[str, str] = {
     "removed-flag": "the component did not run with this flag in the rehearsal",
     "removed-feature-gate": "the component did not run with this gate in the rehearsal",
     "removed-admission-plugin": "the API server did not run with this plugin in the rehearsal",
+    "behaviour-change": "from the knowledge's notices: depends on production's registry, node runtime or cloud "
+                        "provider",
+    "removed-config-field": "the node components did not run with production's configuration file",
 }
 
 

@@ -12,9 +12,10 @@ from typing import Any
 
 from harness.apply import for_apply
 from harness.checks._base import CheckContext, CheckRun, poll, polled
+from harness.isolation import NOT_CALLED, host_of, webhook_check_id
 from harness.kube import raw_get
 from harness.recreate import RecreateResult, ref
-from harness.report.model import Finding, ObjectRef
+from harness.report.model import Finding, Neutralised, ObjectRef
 from harness.snapshot.addons import WORKLOAD_KINDS
 from harness.snapshot.model import HelmRelease
 
@@ -158,7 +159,8 @@ class CrdServed:
 
 @dataclass
 class WebhookReachable:
-    """An admission webhook's Service resolves to ready endpoints (or its URL is set)."""
+    """An admission webhook's Service resolves to ready endpoints. One production addressed outside the cluster
+    (its URL, or a Service leading out) was ``neutralised``: never called, so skipped, never passed."""
 
     configuration: str
     webhook: dict[str, Any]
@@ -166,9 +168,10 @@ class WebhookReachable:
     timeout: float = 60.0
     id: str = ""
     name: str = ""
+    neutralised: Neutralised | None = None
 
     def __post_init__(self) -> None:
-        self.id = f"webhook/{self.configuration}/{self.webhook.get('name')}"
+        self.id = webhook_check_id(self.configuration, str(self.webhook.get("name")))
         self.name = f"{self.kind} webhook {self.webhook.get('name')} resolvable"
 
     def run(self, ctx: CheckContext) -> CheckRun:
@@ -176,8 +179,10 @@ class WebhookReachable:
 
         cfg = self.webhook.get("clientConfig") or {}
         policy = self.webhook.get("failurePolicy", "Fail")
-        if cfg.get("url"):
-            return CheckRun("pass", f"external URL {cfg['url']} (failurePolicy {policy})")
+        if self.neutralised is not None:
+            return CheckRun("skip", f"{self.neutralised.reason} ({self.neutralised.host}, failurePolicy {policy})")
+        if cfg.get("url"):  # not neutralised: cannot happen after recreate, and is never a pass
+            return CheckRun("skip", f"{NOT_CALLED} ({host_of(str(cfg['url']))}, failurePolicy {policy})")
         svc = cfg.get("service") or {}
         core = client.CoreV1Api(ctx.api_client)
 
@@ -237,6 +242,30 @@ class Reapply:
                 fix=_fix(ctx, self.written) or (f"rewrite as {served}" if served else "no replacement is served"),
                 hop=ctx.hop, check=self.id))
         return CheckRun("fail", err, findings)
+
+
+@dataclass
+class NotJudgedHere:
+    """A check whose subject the rehearsal cannot stand up as production has it (a CRD whose conversion webhook was
+    not called, and its custom resources): skipped with the reason, never run, never passed."""
+
+    check: Any
+    reason: str
+
+    @property
+    def id(self) -> str:
+        return str(self.check.id)
+
+    @property
+    def name(self) -> str:
+        return str(self.check.name)
+
+    @property
+    def timeout(self) -> float:
+        return float(self.check.timeout)
+
+    def run(self, ctx: CheckContext) -> CheckRun:
+        return CheckRun("skip", self.reason)
 
 
 def _fix(ctx: CheckContext, obj: dict[str, Any]) -> str:
@@ -323,9 +352,17 @@ def builtin_checks(recreated: RecreateResult) -> list[Any]:
         elif kind == "CustomResourceDefinition":
             checks.append(CrdServed(_name(a.written)))
         elif kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
-            checks += [WebhookReachable(_name(a.written), w, kind.replace("WebhookConfiguration", "").lower())
+            cfg = _name(a.written)
+            checks += [WebhookReachable(cfg, w, kind.replace("WebhookConfiguration", "").lower(), neutralised=next(
+                (n for n in a.neutralised if n.check == webhook_check_id(cfg, str(w.get("name")))), None))
                        for w in a.written.get("webhooks") or []]
     checks += [Reapply(a.written, a.source) for a in recreated.applied if a.written.get("kind") != "Namespace"]
+    unjudged = {id(a.written): a.unjudged for a in recreated.applied if a.unjudged}
+    crds = {f"crd/{_name(a.written)}": a.unjudged for a in recreated.applied
+            if a.unjudged and a.written.get("kind") == "CustomResourceDefinition"}
+    checks = [NotJudgedHere(c, crds[c.id]) if c.id in crds else
+              NotJudgedHere(c, unjudged[id(c.written)]) if isinstance(c, Reapply) and id(c.written) in unjudged else c
+              for c in checks]
     releases = recreated.helm_records
     checks += [HelmKubeVersion(r) for r in releases if r.kube_version]
     if releases:

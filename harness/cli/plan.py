@@ -31,7 +31,7 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
     parser.add_argument("--report-dir", metavar="DIR", help="also write the report files here")
     parser.add_argument("--knowledge", action="append", default=[], metavar="DIR",
                         help="a directory of your own knowledge entries (removed_apis.yaml, fixes.yaml, "
-                             "flags.yaml, addons.yaml); repeatable, later ones win")
+                             "flags.yaml, addons.yaml, notices.yaml); repeatable, later ones win")
     parser.add_argument("--junit", metavar="FILE", help="also write JUnit XML here")
     parser.add_argument("--json", metavar="FILE", help="also write the JSON report here")
     parser.add_argument("--markdown", metavar="FILE", help="also write the Markdown summary here")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import re
 from pathlib import Path
 
@@ -35,6 +36,10 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
                         help="kind: number of nodes (default: the snapshot's node count, up to 4)")
     parser.add_argument("--load-image", action="append", default=[], metavar="IMAGE",
                         help="kind: preload a local image into the nodes with `kind load` (repeatable)")
+    parser.add_argument("--allow-egress", action="append", default=[], metavar="CIDR",
+                        help="kind: let pods reach this address range outside the cluster (repeatable; by default "
+                             "they reach only pod and service ranges, the nodes and the API server, and DNS); the "
+                             "report lists the ranges that were open")
     parser.add_argument("--name", metavar="LABEL",
                         help="label of this rehearsal in reports, e.g. the production cluster's name (it does "
                              "not name the rehearsal cluster: see --cluster-name)")
@@ -53,7 +58,7 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
                         help="extra kube-apiserver flag for both versions (repeatable)")
     parser.add_argument("--knowledge", action="append", default=[], metavar="DIR",
                         help="a directory of your own knowledge entries (removed_apis.yaml, fixes.yaml, "
-                             "flags.yaml, addons.yaml) that extend the bundled ones (repeatable)")
+                             "flags.yaml, addons.yaml, notices.yaml) that extend the bundled ones (repeatable)")
     return parser
 
 
@@ -90,11 +95,14 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     hops = hops or cat.hops(source, target)
     # Every input is checked before anything is started: nothing is half-created by bad input.
     _check_source_matches(snap.server_version, source, args.snapshot)
+    allow_egress = _ranges(args.allow_egress)
     check_recreatable(snap, where=args.snapshot or f"scenario {scenario.name if scenario else ''}")
     knowledge = load_knowledge([Path(d) for d in args.knowledge])
     provider, why = choose(args.provider, [source, *hops], ui, preload=list(args.load_image), node_count=args.nodes)
     if why is not None:
         ui.info(f"provider auto: local, not kind: {why}")
+    if allow_egress and provider.simulated_pods:
+        ui.info(f"--allow-egress has nothing to open on the {provider.name} provider: its pods are simulated")
     if args.cluster_name:
         check_new_name(args.cluster_name, lambda n: any(c.name == n for c in provider.list()))
     report_dir = Path(args.report_dir)
@@ -109,6 +117,7 @@ def run(args: argparse.Namespace, ui: UI) -> int:
         checks=scenario.checks if scenario else [], scenario=scenario.name if scenario else None,
         scenario_base=scenario.path.parent if scenario else None, name=args.name, keep=args.keep,
         report_dir=report_dir, apiserver_args=list(args.apiserver_arg), knowledge=knowledge, write=write,
+        allow_egress=list(allow_egress),
     )
     if args.cluster_name:
         spec.cluster_name = args.cluster_name
@@ -136,6 +145,18 @@ def _check_source_matches(server_version: str, source: Version, snapshot: str | 
     if taken != source.minor_key:
         raise InputError(f"--from {source.minor_key} does not match {snapshot}: it was taken from a "
                          f"{server_version} cluster (use --from {taken}, or snapshot the cluster you mean)")
+
+
+def _ranges(values: list[str]) -> tuple[str, ...]:
+    """``--allow-egress`` values as normalised address ranges; one that is not a range is an input error."""
+    out = []
+    for value in values:
+        try:
+            out.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+        except ValueError:
+            raise InputError(f"--allow-egress {value!r} is not an address range (a CIDR such as 203.0.113.0/24 "
+                             "or 2001:db8::/64, or one address)") from None
+    return tuple(dict.fromkeys(out))
 
 
 def _path(value: str | None) -> Path | None:

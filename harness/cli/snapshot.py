@@ -22,14 +22,28 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
         subs, name, help_text,
         "Read a live cluster (never write to it) and write the snapshot file that `rehearse run --snapshot`\n"
         "recreates: versions, nodes, control-plane flags, add-ons, Helm releases, CRDs, webhooks, workloads.\n"
-        "Secret data never leaves the cluster: Secrets appear with key names only.",
+        "Secret data never leaves the cluster: Secrets appear with key names only, and values that look like\n"
+        "credentials, by their name or their shape, are masked wherever they sit (env, args, ConfigMap files,\n"
+        "annotations, Helm and GitOps values, custom resources); the file lists where (never what) and is\n"
+        "written readable by its owner only.",
         "  rehearse snapshot -o prod.yaml\n"
         "  rehearse snapshot --kubeconfig ~/.kube/prod --context prod-eu -o prod-eu.yaml\n"
+        "  rehearse snapshot --redact-key licenseCode --keep-key buildToken -o prod.yaml\n"
         "  rehearse snapshot --check prod.yaml",
     )
     parser.add_argument("--kubeconfig", metavar="FILE", help="default: $KUBECONFIG or ~/.kube/config")
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current one)")
     parser.add_argument("-o", "--output", metavar="FILE", default="-", help="default: standard output")
+    parser.add_argument(
+        "--redact-key", metavar="KEY", action="append", default=[],
+        help="also mask values under this key name, in any spelling (licenseCode = LICENSE_CODE = license-code; "
+             "'*' and '?' as wildcards); repeatable",
+    )
+    parser.add_argument(
+        "--keep-key", metavar="KEY", action="append", default=[],
+        help="do not mask values under this key name for its name or for looking random (credential shapes such "
+             "as private keys, JWTs and URL passwords are masked anyway); repeatable",
+    )
     parser.add_argument(
         "--check", metavar="FILE",
         help="validate an existing snapshot file instead of reading a cluster (exit 2 if it is bad)",
@@ -59,13 +73,16 @@ def _summary(snapshot: Snapshot) -> str:
     return (
         f"Kubernetes {snapshot.server_version or '?'}: {len(snapshot.nodes)} nodes, "
         f"{len(snapshot.helm_releases)} Helm releases, {len(snapshot.addons)} add-ons, {len(snapshot.crds)} CRDs, "
-        f"{len(snapshot.webhooks)} webhooks, {len(snapshot.workloads)} workloads, {len(snapshot.objects)} objects"
+        f"{len(snapshot.webhooks)} webhooks, {len(snapshot.workloads)} workloads, {len(snapshot.objects)} objects, "
+        f"{len(snapshot.masked)} values masked"
     )
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
     from harness.snapshot import SCHEMA, dump, load, take_snapshot
+    from harness.snapshot.redaction import policy_from
 
+    policy = policy_from(args.redact_key, args.keep_key)
     if args.check:
         snapshot = load(args.check)
         ui.info(f"{args.check}: valid {SCHEMA} snapshot; {_summary(snapshot)}")
@@ -73,7 +90,7 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     output = None if args.output == "-" else Path(args.output)
     if output is not None:
         _check_writable(output)
-    snapshot = take_snapshot(args.kubeconfig, args.context, progress=ui)
+    snapshot = take_snapshot(args.kubeconfig, args.context, progress=ui, redaction=policy)
     text = dump(snapshot)
     ui.close()
     for what in snapshot.not_readable:

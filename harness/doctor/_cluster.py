@@ -80,7 +80,7 @@ def _probe(api: Any, name: str, kubectl: str) -> list[Row]:
             return [Row("cluster", "missing", f"{name} at {server} is no Kubernetes API server (/version: "
                         f"{body[:60]!r})", answers)]
         with cf.ThreadPoolExecutor(max_workers=4) as pool:
-            results = dict(pool.map(listed, listed_types()))
+            results = dict(pool.map(listed, listed_types(get)))
         metrics, _ = get("/metrics")
     except (HTTPError, OSError) as e:
         return [Row("cluster", "missing", f"{name} at {server} does not answer ({_cause(e)})", answers)]

@@ -1,10 +1,10 @@
-"""Loading the knowledge: the curated files in ``harness/data/knowledge/`` (``removed_apis.yaml``, ``fixes.yaml``,
-``flags.yaml``, ``addons.yaml``), then any user directories holding files of the same names, then the facts
-generated from the real binaries.
+"""Loading the knowledge: the curated files in ``harness/data/knowledge/`` (``removed_apis.yaml``,
+``fixes.yaml``, ``flags.yaml``, ``addons.yaml``, ``notices.yaml``), then any user directories holding files of
+the same names, then the facts generated from the real binaries and Go sources.
 
 A user's entries extend the packaged ones and replace them key by key (an API by ``group_version/kind``, a flag or
-gate by type, component and name, an add-on range by add-on and version constraint; an add-on range of a later
-directory is consulted first).
+gate by type, component and name, an add-on range by add-on and version constraint, a notice by id; an add-on
+range of a later directory is consulted first).
 """
 
 from __future__ import annotations
@@ -34,18 +34,24 @@ from harness.knowledge._load import (
 )
 from harness.knowledge.generated import with_generated
 from harness.knowledge.model import AddonSupport, Knowledge, OptionType, RemovedApi, RemovedOption
+from harness.knowledge.notices import FIELDS as _NOTICE_FIELDS
+from harness.knowledge.notices import Notice, read_notice
 from harness.knowledge.semver import satisfies
 
 REMOVED_APIS = "removed_apis.yaml"
 FIXES = "fixes.yaml"
 FLAGS = "flags.yaml"
 ADDONS = "addons.yaml"
-FILE_NAMES = (REMOVED_APIS, FIXES, FLAGS, ADDONS)
+NOTICES = "notices.yaml"
+FILE_NAMES = (REMOVED_APIS, FIXES, FLAGS, ADDONS, NOTICES)
 
-_API_FIELDS = frozenset({"group_version", "kind", "resource", "deprecated_in", "removed_in", "replacement", "source"})
+_API_FIELDS = frozenset({"group_version", "kind", "resource", "deprecated_in", "removed_in", "replacement", "source",
+                         "note", "off_by_default"})
 _FIX_FIELDS = frozenset({"api", "fix"})
 _OPTION_FIELDS = frozenset({"type", "name", "components", "removed_in", "replacement", "note", "source"})
-_ADDON_FIELDS = frozenset({"addon", "versions", "kubernetes", "source", "note"})
+_ADDON_FIELDS = frozenset({"addon", "versions", "kubernetes", "source", "note", "source_date"})
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_FIELD_PATH_RE = re.compile(r"^[a-z][A-Za-z0-9]*(?:\.[a-z][A-Za-z0-9]*)*$")
 _ADDON_NAME_RE = re.compile(r"^[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?$")
 
 
@@ -59,8 +65,12 @@ def _api(r: EntryReader) -> RemovedApi:
     replacement = r.optional_text("replacement", GROUP_VERSION_RE, "a group/version like policy/v1")
     if replacement == gv:
         r.fail("replacement", "names the removed group/version itself")
+    off = r.raw.get("off_by_default", False)
+    if not isinstance(off, bool):
+        r.fail("off_by_default", f"expected true or false, got {off!r}")
     return RemovedApi(group_version=gv, kind=kind, resource=resource, deprecated_in=deprecated_in,
-                      removed_in=removed_in, replacement=replacement, source=r.text("source"))
+                      removed_in=removed_in, replacement=replacement, source=r.text("source"),
+                      note=" ".join(r.text_or_default("note", "").split()), off_by_default=off)
 
 
 def _fix(r: EntryReader) -> tuple[str, str]:
@@ -73,10 +83,13 @@ def _fix(r: EntryReader) -> tuple[str, str]:
 
 def _option(r: EntryReader) -> RemovedOption:
     kind = r.text("type")
-    if kind not in ("flag", "feature-gate"):
-        r.fail("type", f"{kind!r} is not 'flag' or 'feature-gate'")
-    opt_type: OptionType = "flag" if kind == "flag" else "feature-gate"
-    if opt_type == "flag":
+    if kind not in ("flag", "feature-gate", "config-field"):
+        r.fail("type", f"{kind!r} is not 'flag', 'feature-gate' or 'config-field'")
+    opt_type: OptionType = "flag" if kind == "flag" else "feature-gate" if kind == "feature-gate" else "config-field"
+    if opt_type == "config-field":
+        name = r.text("name", _FIELD_PATH_RE, "a configuration field path like iptables.masqueradeAll")
+        replacement = r.optional_text("replacement", _FIELD_PATH_RE, "a configuration field path")
+    elif opt_type == "flag":
         raw = r.raw.get("name")
         if isinstance(raw, str) and raw.startswith("-"):
             r.fail("name", f"{raw!r}: write the flag without its dashes")
@@ -106,8 +119,11 @@ def _addon(r: EntryReader) -> AddonSupport:
     high = _span_minor(r, span, "max") if span["max"] is not None else None
     if high is not None and minor_key(high) < minor_key(low):
         r.fail("kubernetes", f"max {high} is lower than min {low}")
+    date = r.raw.get("source_date")
+    if date is not None and not (isinstance(date, str) and _DATE_RE.match(date)):
+        r.fail("source_date", f'expected a quoted date like "2026-03-20", got {date!r}')
     return AddonSupport(addon=name, versions=versions, min_minor=low, max_minor=high, source=r.text("source"),
-                        note=" ".join(r.text_or_default("note", "").split()))
+                        note=" ".join(r.text_or_default("note", "").split()), source_date=date or "")
 
 
 def _span_minor(r: EntryReader, span: Mapping[str, object], name: str) -> str:
@@ -117,6 +133,14 @@ def _span_minor(r: EntryReader, span: Mapping[str, object], name: str) -> str:
     return value
 
 
+def read_addons(text: str, where: str) -> list[AddonSupport]:
+    """The lines of one ``addons.yaml`` text, checked like the packaged table (:class:`InputError` naming
+    ``where``, the entry and the field)."""
+    lines = parse_all(text, where, _ADDON_FIELDS, _addon)
+    refuse_repeats(lines, lambda a: [f"add-on {a.addon} versions {a.versions}"])
+    return [line.value for line in lines]
+
+
 @dataclass
 class _Builder:
     apis: dict[str, RemovedApi]
@@ -124,6 +148,7 @@ class _Builder:
     options: dict[tuple[str, str, str], RemovedOption]
     # (file number, entry number, line) by add-on and constraint: a later file's entries are consulted first
     addons: dict[tuple[str, str], tuple[int, int, AddonSupport]] = field(default_factory=dict)
+    notices: dict[str, Notice] = field(default_factory=dict)
     files: int = 0
 
     def add(self, name: str, text: str, where: str) -> None:
@@ -135,6 +160,10 @@ class _Builder:
             fixes = parse_all(text, where, _FIX_FIELDS, _fix)
             refuse_repeats(fixes, lambda f: [f[0]])
             self.fixes.update({f.value[0]: f for f in fixes})
+        elif name == NOTICES:
+            notices = parse_all(text, where, _NOTICE_FIELDS, read_notice)
+            refuse_repeats(notices, lambda n: [f"notice {n.id}"])
+            self.notices.update({n.value.id: n.value for n in notices})
         elif name == ADDONS:
             lines = parse_all(text, where, _ADDON_FIELDS, _addon)
             refuse_repeats(lines, lambda a: [f"add-on {a.addon} versions {a.versions}"])
@@ -157,7 +186,8 @@ class _Builder:
         return Knowledge(apis=MappingProxyType(dict(self.apis)),
                          fixes=MappingProxyType({k: v.value[1] for k, v in self.fixes.items()}),
                          options=MappingProxyType(dict(self.options)),
-                         addons=MappingProxyType(_by_addon(self.addons.values())))
+                         addons=MappingProxyType(_by_addon(self.addons.values())),
+                         notices=tuple(self.notices.values()))
 
 
 def _by_addon(lines: Iterable[tuple[int, int, AddonSupport]]) -> dict[str, tuple[AddonSupport, ...]]:

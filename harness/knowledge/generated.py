@@ -18,9 +18,10 @@ import yaml
 
 from harness.errors import InputError
 from harness.knowledge._load import GATE_RE, GROUP_VERSION_RE, KIND_RE, MINOR_RE, minor_key
-from harness.knowledge.model import Knowledge, RemovedApi, RemovedOption
+from harness.knowledge.model import Knowledge, OptionType, RemovedApi, RemovedOption
 
-SCHEMA = "rehearse/knowledge-generated/v1"
+SCHEMA = "rehearse/knowledge-generated/v2"
+SCHEMAS = ("rehearse/knowledge-generated/v1", SCHEMA)  # v1: binaries only, control-plane components
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -30,17 +31,20 @@ def generated_dir() -> Path:
 
 
 def _check_doc(doc: Any, where: str) -> dict[str, Any]:
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        raise InputError(f"generated knowledge {where}: not a {SCHEMA} document")
-    if doc.get("previous_gates_from") not in ("registry", "help"):
-        raise InputError(f"generated knowledge {where}: field 'previous_gates_from': expected registry or help")
+    if not isinstance(doc, dict) or doc.get("schema") not in SCHEMAS:
+        raise InputError(f"generated knowledge {where}: not a {SCHEMA} (or v1) document")
     for name in ("minor", "previous"):
         if not isinstance(doc.get(name), str) or not MINOR_RE.match(doc[name]):
             raise InputError(f"generated knowledge {where}: field '{name}': expected a quoted minor like \"1.28\"")
     for name in ("removed_apis", "deprecated_apis", "removed_admission_plugins", "generated_from"):
         if not isinstance(doc.get(name), list):
             raise InputError(f"generated knowledge {where}: field '{name}': expected a list")
-    for name in ("removed_flags", "removed_feature_gates"):
+    by_component = ["removed_flags", "removed_feature_gates"]
+    if doc["schema"] == SCHEMA:
+        by_component.append("removed_config_fields")
+        if not isinstance(doc.get("methods"), dict) or not isinstance(doc.get("compared"), dict):
+            raise InputError(f"generated knowledge {where}: fields 'methods' and 'compared' must be mappings")
+    for name in by_component:
         value = doc.get(name)
         if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
             raise InputError(f"generated knowledge {where}: field '{name}': expected lists by component")
@@ -74,9 +78,30 @@ def _generated_in(knowledge_dir: Path | None) -> Path | None:
     return knowledge_dir
 
 
-def _source(doc: Mapping[str, Any]) -> str:
-    apiserver = [v.split(" ", 1)[1] for v in doc["generated_from"] if str(v).startswith("kube-apiserver ")]
-    return "generated from " + (" and ".join(apiserver) if apiserver else f"{doc['previous']} and {doc['minor']}")
+def _patches(doc: Mapping[str, Any], method: str) -> str:
+    """``v1.24.17 and v1.25.15``: the patches a list of ``doc`` was derived from with ``method``."""
+    compared = doc.get("compared") or {}
+    if method == "source":
+        found = [f"v{p['version']}" for p in compared.get("source", [])]
+    else:
+        found = [v.split(" ", 1)[1] for v in doc["generated_from"] if str(v).startswith("kube-apiserver ")]
+    return " and ".join(found) if found else f"{doc['previous']} and {doc['minor']}"
+
+
+def _source(doc: Mapping[str, Any], field: str | None = None, component: str | None = None) -> str:
+    """Where a generated fact comes from: ``generated from v1.24.17 and v1.25.15`` (the binaries), or with its
+    method when the document records one (``generated (source) from v1.30.14 and v1.31.14``)."""
+    methods = doc.get("methods") or {}
+    method = methods.get(field) if field else None
+    if isinstance(method, dict):
+        method = method.get(component)
+    if not isinstance(method, str):
+        return "generated from " + _patches(doc, "binary")
+    return f"generated ({method}) from " + _patches(doc, "source" if method == "source" else "binary")
+
+
+_OPTION_FIELDS: tuple[tuple[OptionType, str], ...] = (
+    ("flag", "removed_flags"), ("feature-gate", "removed_feature_gates"), ("config-field", "removed_config_fields"))
 
 
 def merge_generated(knowledge_dir: Path | None = None) -> list[RemovedApi | RemovedOption]:
@@ -84,27 +109,27 @@ def merge_generated(knowledge_dir: Path | None = None) -> list[RemovedApi | Remo
     or the ``generated`` directory itself; default: the packaged one), as knowledge entries.
 
     A removed API's ``deprecated_in`` is the one its last serving apiserver announced, else the minor before its
-    removal; a gate removed from several components is one entry naming them all.
+    removal; a flag, gate or field removed from several components by the same method is one entry naming them.
     """
     entries: list[RemovedApi | RemovedOption] = []
     for doc in load_generated(_generated_in(knowledge_dir)):
-        source = _source(doc)
+        source = _source(doc, "removed_apis")
         for api in doc["removed_apis"]:
             entries.append(RemovedApi(
                 group_version=api["group_version"], kind=api["kind"], resource=api["resource"],
                 deprecated_in=api.get("deprecated_in") or doc["previous"], removed_in=doc["minor"],
                 replacement=api.get("replacement"), source=source))
-        for option_type, field in (("flag", "removed_flags"), ("feature-gate", "removed_feature_gates")):
-            by_name: dict[str, list[str]] = {}
-            for comp, names in sorted(doc[field].items()):
+        for option_type, field in _OPTION_FIELDS:
+            by_name: dict[tuple[str, str], list[str]] = {}
+            for comp, names in sorted((doc.get(field) or {}).items()):
                 for name in names:
-                    by_name.setdefault(str(name), []).append(str(comp))
-            for name, comps in sorted(by_name.items()):
+                    by_name.setdefault((str(name), _source(doc, field, str(comp))), []).append(str(comp))
+            for (name, where), comps in sorted(by_name.items()):
                 if option_type == "feature-gate" and not GATE_RE.match(name):
                     raise InputError(f"generated knowledge for {doc['minor']}: {name!r} is not a feature gate name")
                 entries.append(RemovedOption(
-                    type="flag" if option_type == "flag" else "feature-gate", name=name, components=tuple(comps),
-                    removed_in=doc["minor"], replacement=None, note="", source=source))
+                    type=option_type, name=name, components=tuple(comps), removed_in=doc["minor"],
+                    replacement=None, note="", source=where))
     return entries
 
 
@@ -123,7 +148,7 @@ def with_generated(knowledge: Knowledge, entries: Sequence[RemovedApi | RemovedO
             for comp in e.components:
                 options.setdefault((e.type, comp, e.name), e)
     return Knowledge(apis=MappingProxyType(apis), fixes=knowledge.fixes, options=MappingProxyType(options),
-                     addons=knowledge.addons)
+                     addons=knowledge.addons, notices=knowledge.notices)
 
 
 @functools.cache

@@ -10,10 +10,15 @@ from types import MappingProxyType
 from typing import Literal
 
 from harness.knowledge._load import minor_key
+from harness.knowledge.notices import Notice
 from harness.knowledge.semver import satisfies
 from harness.versions import Version
 
-OptionType = Literal["flag", "feature-gate"]
+OptionType = Literal["flag", "feature-gate", "config-field"]
+# Components that also read a configuration file (KubeletConfiguration, KubeProxyConfiguration), decoded
+# leniently: a field they no longer know is logged and ignored, a feature gate they no longer know is refused.
+CONFIG_FILE_COMPONENTS = ("kubelet", "kube-proxy")
+CONFIG_KINDS = {"kubelet": "KubeletConfiguration", "kube-proxy": "KubeProxyConfiguration"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,8 @@ class RemovedApi:
     removed_in: str  # "1.25": the first minor that no longer serves it
     replacement: str | None  # the group/version to use instead; None when nothing replaces it
     source: str
+    note: str = ""  # what else to know (an API only some clusters serve: --runtime-config)
+    off_by_default: bool = False  # served only when enabled with --runtime-config (a beta that was off by default)
 
     @property
     def key(self) -> str:
@@ -48,10 +55,10 @@ class RemovedApi:
 
 @dataclass(frozen=True)
 class RemovedOption:
-    """A command-line flag or a feature gate that components stopped accepting."""
+    """A command-line flag, a feature gate or a configuration-file field that components stopped accepting."""
 
     type: OptionType
-    name: str  # a flag without its dashes ("insecure-port"), or a gate ("DevicePlugins")
+    name: str  # a flag without its dashes ("insecure-port"), a gate ("DevicePlugins"), a field ("udpIdleTimeout")
     components: tuple[str, ...]
     removed_in: str
     replacement: str | None
@@ -64,17 +71,29 @@ class RemovedOption:
 
     @property
     def display(self) -> str:
-        """How a user writes it: ``--insecure-port`` or ``DevicePlugins``."""
+        """How a user writes it: ``--insecure-port``, ``DevicePlugins`` or ``iptables.masqueradeAll``."""
         return f"--{self.name}" if self.type == "flag" else self.name
 
     def fix(self) -> str:
         """What to do before upgrading to ``removed_in``."""
-        where = "--feature-gates" if self.type == "feature-gate" else "the command line"
+        comps = ", ".join(self.components)
+        if self.type == "config-field":
+            files = " and ".join(f"{CONFIG_KINDS.get(c, c)} ({c})" for c in self.components)
+            text = (f"remove {self.name} from the {files} configuration before upgrading to {self.removed_in}: "
+                    f"from {self.removed_in} the field is ignored (logged as unknown), so the setting silently "
+                    "stops applying")
+            return text + (f". {self.note}" if self.note else "")
+        if self.type == "feature-gate":
+            where = ("ClusterConfiguration featureGates" if self.components == ("kubeadm",) else "--feature-gates"
+                     + (" and the configuration file's featureGates"
+                        if set(self.components) & set(CONFIG_FILE_COMPONENTS) else ""))
+        else:
+            where = "the command line"
         if self.replacement is None:
-            text = f"remove {self.display} from {where} of {', '.join(self.components)}"
+            text = f"remove {self.display} from {where} of {comps}"
         else:
             new = f"--{self.replacement}" if self.type == "flag" else self.replacement
-            text = f"replace {self.display} with {new} on {where} of {', '.join(self.components)}"
+            text = f"replace {self.display} with {new} on {where} of {comps}"
         return f"{text} before upgrading to {self.removed_in}" + (f". {self.note}" if self.note else "")
 
 
@@ -88,6 +107,7 @@ class AddonSupport:
     max_minor: str | None  # "1.28"; None when the maintainers state no upper bound
     source: str
     note: str = ""
+    source_date: str = ""  # "2026-03-20": the date the source gives for what was read; "" when not recorded
 
     @property
     def key(self) -> tuple[str, str]:
@@ -133,6 +153,7 @@ class Knowledge:
     options: Mapping[tuple[str, str, str], RemovedOption]  # by (type, component, name)
     # by add-on, each add-on's lines in the order they are consulted
     addons: Mapping[str, tuple[AddonSupport, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    notices: tuple[Notice, ...] = ()  # behaviour changes (notices.yaml), in file order
 
     def addon_support(self, addon: str, version: str) -> AddonSupport | None:
         """The version line of ``addon`` that ``version`` belongs to, or None when no entry covers it."""
@@ -187,6 +208,10 @@ class Knowledge:
         """The entry for ``flag`` (``--x``, ``--x=v`` or ``x``) of ``component``, if it was removed."""
         name = flag.lstrip("-").split("=", 1)[0]
         return self.options.get(("flag", component, name))
+
+    def removed_config_field(self, component: str, path: str) -> RemovedOption | None:
+        """The entry for configuration field ``path`` (``iptables.masqueradeAll``) of ``component``, if removed."""
+        return self.options.get(("config-field", component, path))
 
     def options_removed_between(self, source: Version, target: Version,
                                 component: str | None = None) -> list[RemovedOption]:

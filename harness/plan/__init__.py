@@ -7,6 +7,10 @@
   they were last written with, Helm releases' rendered manifests, manifest files and GitOps directories), and
   every API still served but deprecated at the target;
 - :mod:`~harness.plan.flags`: control-plane flags, feature gates and admission plugins a hop removes;
+- :mod:`~harness.plan.nodes`: the kubelet's and kube-proxy's feature gates, configuration fields and (kube-proxy)
+  flags, and kubeadm's feature gates;
+- :mod:`~harness.plan.notices`: behaviour changes with no API removal (``notices.yaml``: a frozen registry, a
+  container runtime or cgroup version a hop drops, in-tree cloud providers, PodSecurityPolicy, legacy tokens);
 - :mod:`~harness.plan.charts`: Helm charts whose ``kubeVersion`` excludes a hop;
 - :mod:`~harness.plan.addons`: add-on versions whose maintainers do not support a hop;
 - :mod:`~harness.plan.skew`: kubelets left further behind than the version skew policy allows.
@@ -21,7 +25,7 @@ from typing import Any
 
 from harness.knowledge import Knowledge, removed_admission_plugins
 from harness.manifests import find_manifests
-from harness.plan import addons, charts, flags, skew
+from harness.plan import addons, charts, flags, nodes, notices, skew
 from harness.plan._base import Hop, PlanState
 from harness.plan.apis import RemovedApis
 from harness.plan.skew import kubelet_skew_allowed
@@ -56,8 +60,11 @@ def plan(source: Version, target: Version, *, snapshot: Snapshot | None, manifes
         charts.releases(state, snapshot)
         flags.control_plane(state, snapshot,
                             removed_admission_plugins() if admission_plugins is None else admission_plugins)
+        nodes.kubeadm(state, snapshot)
+        nodes.node_components(state, snapshot)
         skew.kubelets(state, snapshot)
         addons.addons(state, snapshot)
+        notices.notices(state, snapshot)
     for p in manifest_paths:
         found = find_manifests(Path(p))
         charts.directories(state, found.charts)

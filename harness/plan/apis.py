@@ -55,6 +55,8 @@ class RemovedApis:
         state = self.state
         ref = ObjectRef(apiVersion=api.group_version, kind=api.kind, namespace=namespace, name=name)
         fix = state.knowledge.fix_for(api.group_version, api.kind) + fix_extra
+        if api.note:
+            fix += f" ({api.note})"
         what = f"{api.group_version} {api.kind}"
         removed = api.removed_minor
         if removed <= state.source_minor:

@@ -45,6 +45,7 @@ class ClusterOptions:
     controller_manager_args: Sequence[str] = ()
     scheduler_args: Sequence[str] = ()
     feature_gates: Mapping[str, bool] = field(default_factory=dict)
+    allow_egress: Sequence[str] = ()  # address ranges pods may reach outside the cluster (--allow-egress)
 
 
 @dataclass
@@ -226,12 +227,52 @@ def read_meta(cluster_dir: Path) -> dict[str, Any]:
 
 def write_meta(cluster: Cluster) -> None:
     """Record the cluster's name, provider, version and the JSON-able part of its ``meta`` in its directory
-    (nothing while the directory does not exist yet)."""
+    (nothing while the directory does not exist yet); the directory is kept 0700 and the file 0600."""
     if not cluster.workdir.exists():
         return
     data = {"name": cluster.name, "provider": cluster.provider, "version": str(cluster.version),
             **{k: v for k, v in cluster.meta.items() if _jsonable(v)}}
-    (cluster.workdir / META_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.chmod(cluster.workdir, PRIVATE_DIR)
+    write_private(cluster.workdir / META_FILE, json.dumps(data, indent=2) + "\n")
+
+
+# Files holding cluster credentials (kubeconfigs, keys) are readable by their owner only, and so is every
+# directory the tool makes for a cluster (design notes, "Safety").
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+PRIVATE_UMASK = 0o077  # for the tools and components that write a cluster's files: 0600 and 0700 whatever they ask
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only its owner can enter: made 0700 with every missing parent, or set so."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for p in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made meanwhile by a rehearsal next to this one
+            p.mkdir(mode=PRIVATE_DIR)
+        os.chmod(p, PRIVATE_DIR)
+    os.chmod(path, PRIVATE_DIR)
+    return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, a file only its owner can read (0600 from its first byte)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def restrict_tree(root: Path) -> None:
+    """Every directory under ``root`` (itself too) 0700 and every file 0600; symbolic links are left alone
+    (a link's own mode means nothing, and following it would change what it points to)."""
+    os.chmod(root, PRIVATE_DIR)
+    for base, dirs, files in os.walk(root):
+        for name in dirs:
+            if not os.path.islink(os.path.join(base, name)):
+                os.chmod(os.path.join(base, name), PRIVATE_DIR)
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):  # a component's file removed meanwhile
+                if not os.path.islink(os.path.join(base, name)):
+                    os.chmod(os.path.join(base, name), PRIVATE_FILE)
 
 
 def _jsonable(value: Any) -> bool:

@@ -89,9 +89,18 @@ def coverage_line(report: Report) -> Text:
     return Text("coverage: " + facts.coverage_line(report), style="dim")
 
 
+def safety_line(report: Report) -> Text:
+    """``safety: 2 production endpoints not called · egress opened: none``."""
+    return Text("safety: " + facts.safety_line(report), style="dim")
+
+
 def render(report: Report) -> RenderableType:
-    """The sections that have rows, the verdict in one line, the coverage in the next."""
-    return Group(*sections(report), verdict_line(report), coverage_line(report))
+    """The sections that have rows, the verdict in one line, the coverage in the next, then the safety line (when
+    the report recorded it: not for a plan, nor a report from an older rehearse)."""
+    parts = [*sections(report), verdict_line(report), coverage_line(report)]
+    if report.safety is not None:
+        parts.append(safety_line(report))
+    return Group(*parts)
 
 
 def render_fleet(fleet: Fleet) -> RenderableType:

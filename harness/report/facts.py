@@ -29,7 +29,7 @@ CLASSIFICATION_WORDS: dict[str, str] = {
 COVERAGE_KEYS = ("observed", "simulated", "predicted", "skipped", "not-run")
 EVIDENCE_WORDS: dict[str, str] = {
     "observed": "observed", "simulated": "simulated (kwok)", "predicted": "predicted", "not-run": "not run",
-    "skipped": "skipped", "not-recreated": "not recreated",
+    "skipped": "skipped", "not-recreated": "not recreated", "not-called": "not called",
 }
 SEVERITIES: tuple[Severity, ...] = ("blocker", "warning", "info")
 PLAN_PROVIDER = "none"  # the provider of a report written by `rehearse plan` (no cluster)
@@ -119,7 +119,7 @@ class Row:
     object: str
     cause: str
     fix: str
-    evidence: str  # observed | simulated | predicted | not-run | skipped | not-recreated (EVIDENCE_WORDS)
+    evidence: str  # observed | simulated | predicted | not-run | skipped | not-recreated | not-called
     check: str | None = None
     hop: str | None = None
     basis: str = ""  # why it is known that way (a predicted finding: why the rehearsal could not observe it)
@@ -224,9 +224,24 @@ def sections(report: Report) -> list[Section]:
         unjudged += [Row(object_text(n.object), n.reason, "", "not-recreated",
                          basis="none of its checks ran")
                      for n in report.coverage.not_recreated]
+    unjudged += _neutralised_rows(report, {r.check for r in unjudged if r.check})
     rows: dict[SectionKey, list[Row]] = {"broke": broke, "predicted": predicted, "already-broken": already,
                                          "not-judged": unjudged}
     return [Section(key, SECTION_TITLES[key], rows[key], _empty_text(key, report)) for key in SECTION_TITLES]
+
+
+def _neutralised_rows(report: Report, shown_checks: set[str]) -> list[Row]:
+    """One not-judged row per object with endpoints the rehearsal did not call, unless a row already says it (its
+    check's, or its own as not recreated)."""
+    if report.safety is None:
+        return []
+    missing = {str(n.object) for n in report.coverage.not_recreated} if report.coverage is not None else set()
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for n in report.safety.neutralised:
+        if (n.check is not None and n.check in shown_checks) or str(n.object) in missing:
+            continue
+        grouped.setdefault((object_text(n.object), n.reason), []).append(f"{n.field}: {n.host}")
+    return [Row(obj, f"{reason} ({'; '.join(places)})", "", "not-called") for (obj, reason), places in grouped.items()]
 
 
 def _empty_text(key: SectionKey, report: Report) -> str:
@@ -304,6 +319,33 @@ def coverage_items(report: Report) -> list[tuple[str, str]]:
     simulated = "; ".join(cov.simulated) if cov.simulated else "none: every result comes from a real component"
     return [("Objects", objects), ("Helm releases", str(cov.helm_releases)), ("Checks", checks),
             ("Simulated parts", simulated)]
+
+
+def safety_items(report: Report) -> list[tuple[str, str]]:
+    """The safety block as (label, text) lines: production endpoints not called, egress opened, the stand-in's
+    answers. Empty for a plan (nothing ran)."""
+    safety = report.safety
+    if safety is None:
+        return [] if is_plan(report) else [("Safety", "not recorded (a report from an older rehearse)")]
+    hosts = sorted({n.host for n in safety.neutralised})
+    endpoints = (f"{len(safety.neutralised)} neutralised, not called ({', '.join(hosts)})" if safety.neutralised
+                 else "none in the recreated objects")
+    items = [("Production endpoints", endpoints),
+             ("Egress opened", ", ".join(safety.egress_open) if safety.egress_open else "none")]
+    if safety.stub_calls:
+        calls = ", ".join(f"{count} {kind}" for kind, count in sorted(safety.stub_calls.items()))
+        items.append(("Webhook stand-in", f"answered {calls} request(s) in production's place"))
+    return items
+
+
+def safety_line(report: Report) -> str:
+    """``2 production endpoints not called · egress opened: none`` ("" for a plan)."""
+    safety = report.safety
+    if safety is None:
+        return "" if is_plan(report) else "not recorded (a report from an older rehearse)"
+    count = len(safety.neutralised)
+    return (f"{count} production endpoint{'' if count == 1 else 's'} not called · egress opened: "
+            + (", ".join(safety.egress_open) if safety.egress_open else "none"))
 
 
 def duration(seconds: float | None) -> str:

@@ -1,7 +1,7 @@
 """``report.html``: one self-contained page (inline CSS, no script, no external asset), every text escaped.
 
 A phase timeline (bars proportional to seconds), the four sections in order (broke in this rehearsal, predicted to
-break, already broken, not judged; an empty one says so), the coverage block, all checks, findings, notes.
+break, already broken, not judged; an empty one says so), the coverage and safety blocks, all checks, findings, notes.
 """
 
 from __future__ import annotations
@@ -155,6 +155,21 @@ def coverage(report: Report) -> list[str]:
     return [*out, "</section>"]
 
 
+def safety(report: Report) -> list[str]:
+    """The safety block: production endpoints not called (each with its field, host and reason), egress opened."""
+    items = facts.safety_items(report)
+    if not items:
+        return []
+    dl = "".join(f"<dt>{_e(label)}</dt><dd>{_e(text)}</dd>" for label, text in items)
+    out = ['<section class="coverage" id="safety">', "<h2>Safety</h2>", f"<dl>{dl}</dl>"]
+    neutralised = report.safety.neutralised if report.safety is not None else []
+    if neutralised:
+        out.append(_table(["Object", "Field", "Host", "Reason"], (
+            [_td(facts.object_text(n.object)), _td(n.field), _td(n.host), _td(n.reason, cls="msg")]
+            for n in neutralised)))
+    return [*out, "</section>"]
+
+
 def render(report: Report) -> str:
     """The text of ``report.html`` for one report."""
     checks = facts.check_counts(report)
@@ -183,6 +198,7 @@ def render(report: Report) -> str:
     for section in facts.sections(report):
         body += _section(section.key, section.title, section.rows, empty=section.empty)
     body += coverage(report)
+    body += safety(report)
     body.append(f"<h2>Checks ({len(report.checks)})</h2>")
     if report.checks:
         body.append(_table(["Check", "Id", "Before", "After", "Result", "Evidence", "Message"], (

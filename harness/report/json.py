@@ -26,11 +26,13 @@ from harness.report.model import (
     Finding,
     Fleet,
     Member,
+    Neutralised,
     ObjectRef,
     Outcome,
     Phase,
     PhaseStatus,
     Report,
+    Safety,
     Severity,
     Verdict,
 )
@@ -292,6 +294,7 @@ def _clean_report(data: dict[str, Any]) -> dict[str, Any]:
         findings.append(clean)
     out["findings"] = findings
     out["coverage"] = _clean_coverage(data)
+    out["safety"] = _clean_safety(data)
     return out
 
 
@@ -326,4 +329,32 @@ def _clean_coverage(data: dict[str, Any]) -> dict[str, Any] | None:
         _need(item, where, "reason", str)
         clean["not_recreated"].append({"object": _known(ObjectRef, _need(item, where, "object", dict)),
                                        "reason": item["reason"]})
+    return clean
+
+
+def _clean_safety(data: dict[str, Any]) -> dict[str, Any] | None:
+    safety = _need(data, "report", "safety", dict, optional=True)
+    if safety is None:
+        return None
+    w = "safety"
+    for key in ("egress_open",):
+        values = _need(safety, w, key, list, optional=True) or []
+        if not all(isinstance(v, str) for v in values):
+            raise _Invalid(f"safety: '{key}' must be an array of strings")
+    calls = _need(safety, w, "stub_calls", dict, optional=True) or {}
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in calls.values()):
+        raise _Invalid("safety: 'stub_calls' must map names to numbers")
+    clean = _known(Safety, safety)
+    items = _need(safety, w, "neutralised", list, optional=True) or []
+    clean["neutralised"] = []
+    for i, item in enumerate(items):
+        where = f"safety.neutralised[{i}]"
+        if not isinstance(item, dict):
+            raise _Invalid(f"{where}: must be an object, found {_type_name(item)}")
+        for key in ("field", "host", "reason"):
+            _need(item, where, key, str)
+        _need(item, where, "check", str, optional=True)
+        entry = _known(Neutralised, item)
+        entry["object"] = _known(ObjectRef, _need(item, where, "object", dict))
+        clean["neutralised"].append(entry)
     return clean

@@ -10,7 +10,8 @@ check id) and one per other phase (provision, recreate, each upgrade hop…) hol
   ``predicted`` suite;
 - an infrastructure failure is an ``<error>``, never a failure;
 - what could not be judged (a check skipped or not run, before or after; an object not recreated, in a
-  ``not-recreated`` suite) is ``<skipped>`` with the reason as its message — never a pass;
+  ``not-recreated`` suite; a production endpoint the rehearsal did not call, in a ``not-called`` suite) is
+  ``<skipped>`` with the reason as its message — never a pass;
 - other findings no check owns fill a ``findings`` suite (blockers fail, warnings pass with the text).
 """
 
@@ -44,6 +45,7 @@ Granularity = Literal["check", "phase"]
 GRANULARITIES: tuple[Granularity, ...] = ("check", "phase")
 PHASE_CLASSNAME = "rehearse.phase"
 NOT_RECREATED_CLASSNAME = "rehearse.not-recreated"
+NOT_CALLED_CLASSNAME = "rehearse.not-called"
 PREDICTED = "predicted"  # the suite of predicted blockers (and its failures' type)
 ALREADY_BROKEN = "already broken before the upgrade: "
 
@@ -77,6 +79,10 @@ def suites(report: Report, *, granularity: str = "check", prefix: str = "") -> l
         out.append(_suite(f"{prefix}not-recreated", [
             _case(facts.object_text(n.object), NOT_RECREATED_CLASSNAME, 0.0, Skipped(_xml(n.reason or "not recreated")))
             for n in missing], props=props))
+    not_called = [r for r in facts.sections(report)[-1].rows if r.evidence == "not-called"]
+    if not_called:
+        out.append(_suite(f"{prefix}not-called", [
+            _case(r.object, NOT_CALLED_CLASSNAME, 0.0, Skipped(_xml(r.cause))) for r in not_called], props=props))
     return out
 
 

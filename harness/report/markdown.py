@@ -1,7 +1,8 @@
 """``summary.md``: a GitHub job summary (``cat summary.md >> $GITHUB_STEP_SUMMARY``).
 
 Counts and the coverage line first, then the four sections in order (broke in this rehearsal, predicted to break,
-already broken, not judged; an empty one says so), the coverage block, then the details folded in ``<details>``.
+already broken, not judged; an empty one says so), the coverage and safety blocks, then the details folded in
+``<details>``.
 Every cell is escaped, so a message can neither break a table nor inject HTML.
 """
 
@@ -75,6 +76,19 @@ def _coverage(report: Report) -> list[str]:
     return [*lines, ""]
 
 
+def _safety(report: Report) -> list[str]:
+    items = facts.safety_items(report)
+    if not items:
+        return []
+    lines = ["### Safety", "", *(f"- **{label}:** {cell(text)}" for label, text in items)]
+    neutralised = report.safety.neutralised if report.safety is not None else []
+    if neutralised:
+        lines += ["", *table(["Object", "Field", "Host", "Reason"], [
+            [cell(facts.object_text(n.object)), cell(n.field), cell(n.host), cell(n.reason)] for n in neutralised],
+            limit=MAX_ROWS)]
+    return [*lines, ""]
+
+
 def render(report: Report) -> str:
     """The text of ``summary.md`` for one report."""
     checks = facts.check_counts(report)
@@ -102,6 +116,7 @@ def render(report: Report) -> str:
 
     lines += _sections(report)
     lines += _coverage(report)
+    lines += _safety(report)
 
     if report.checks:
         body = [[cell(c.name), cell(c.id), _run(c.before), _run(c.after), cell(facts.CLASSIFICATION_WORDS.get(

@@ -123,6 +123,26 @@ class Coverage:
 
 
 @dataclass
+class Neutralised:
+    """An address in a recreated object that the rehearsal's control plane would have dialed, and did not."""
+
+    object: ObjectRef
+    field: str  # where in the object, e.g. ``webhooks[check.example.com].clientConfig.url``
+    host: str  # the original address's host only: never its path, query or credentials
+    reason: str  # starts with "production endpoint, not called"
+    check: str | None = None  # the check that would have judged it, when there is one (its row says it)
+
+
+@dataclass
+class Safety:
+    """What kept the rehearsal from touching anything outside itself."""
+
+    neutralised: list[Neutralised] = field(default_factory=list)
+    egress_open: list[str] = field(default_factory=list)  # address ranges pods could reach outside the cluster
+    stub_calls: dict[str, int] = field(default_factory=dict)  # requests the webhook stand-in answered, by kind
+
+
+@dataclass
 class Report:
     """Everything a rehearsal produced."""
 
@@ -143,6 +163,7 @@ class Report:
     api_downtime_seconds: float | None = None
     versions_used: dict[str, str] = field(default_factory=dict)
     coverage: Coverage | None = None  # None in a report read from a v1 document
+    safety: Safety | None = None  # None for a plan, and in a report written before rehearse recorded it
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -172,6 +193,10 @@ class Report:
         if cov is not None:
             d["coverage"] = Coverage(**{**cov, "not_recreated": [
                 NotRecreated(ObjectRef(**n["object"]), n["reason"]) for n in cov.get("not_recreated", [])]})
+        safety = d.get("safety")
+        if safety is not None:
+            d["safety"] = Safety(**{**safety, "neutralised": [
+                Neutralised(**{**n, "object": ObjectRef(**n["object"])}) for n in safety.get("neutralised", [])]})
         report = cls(**d)
         if schema == SCHEMA_V1:
             report.notes.append(f"read from a {SCHEMA_V1} report, written before rehearse recorded how each result "

@@ -7,8 +7,9 @@ Public surface: :func:`take_snapshot`, :func:`dump`, :func:`load`, :func:`loads`
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import InputError
 from harness.progress import NullProgress, Progress
@@ -74,9 +75,11 @@ def resolve_context(kubeconfig: Path | str | None, context: str | None) -> tuple
 
 
 def take_snapshot(
-    kubeconfig: Path | str | None = None, context: str | None = None, progress: Progress | None = None
+    kubeconfig: Path | str | None = None, context: str | None = None, progress: Progress | None = None,
+    redaction: RedactionPolicy | None = None,
 ) -> Snapshot:
     """Read the cluster ``kubeconfig``/``context`` select (default: $KUBECONFIG, current context); never write.
+    Values are masked by ``redaction`` (default: the built-in rules) and every mask recorded in ``masked``.
 
     Raises :class:`InputError` for a missing or broken kubeconfig, an unknown context or rejected credentials,
     and :class:`~harness.errors.InfraError` when the server cannot be reached.
@@ -85,6 +88,7 @@ def take_snapshot(
 
     from harness.kube import api_client
     from harness.snapshot._collect import take
+    from harness.snapshot.redaction import finish, redacting
 
     context_name, cluster = resolve_context(kubeconfig, context)
     try:
@@ -95,15 +99,44 @@ def take_snapshot(
         cause = " ".join(str(e).split()) or type(e).__name__
         raise InputError(f"context {context_name!r}: unusable ({cause})") from None
     try:
-        return take(client, progress or NullProgress(), {"context": context_name, "cluster": cluster})
+        with redacting(redaction) as masks:
+            snap = take(client, progress or NullProgress(), {"context": context_name, "cluster": cluster})
+        return finish(snap, masks, redaction)
     finally:
         client.close()
 
 
-def listed_types() -> list[tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]]:
-    """The resource types a snapshot lists, for probes of read access (``rehearse doctor``): (resource, the paths
-    that list it, preferred first: the first one served is read, query parameters). Besides these, a snapshot GETs
-    ``/version`` and ``/apis`` and lists the control-plane pods, Helm's storage and each CRD's custom resources."""
-    from harness.snapshot._collect import TYPES, _path
+if TYPE_CHECKING:
+    from harness.snapshot.redaction import RedactionPolicy
 
-    return [(t.resource, tuple(_path(gv, t.resource) for gv in t.versions), t.query) for t in TYPES]
+ListedType = tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]  # name, paths, query parameters
+
+
+def listed_types(get: Callable[[str], tuple[int, str]]) -> list[ListedType]:
+    """The built-in resource types a snapshot of a server lists, for probes of read access (``rehearse doctor``):
+    (name, the paths that list it, query parameters), decided from the server's discovery as a snapshot decides it
+    (deny-list included), read through ``get`` (a path → HTTP status and body; a document that does not answer 200
+    is passed over). Besides these, a snapshot GETs ``/version`` and discovery and lists the control-plane pods,
+    Helm's storage and the resources of each CRD group."""
+    import concurrent.futures as cf
+    import json
+
+    from harness.snapshot._discovery import BUILT_IN_GROUPS, choose, groups_of
+
+    def document(path: str) -> dict[str, Any]:
+        status, body = get(path)
+        try:
+            doc = json.loads(body) if status == 200 else {}
+        except ValueError:
+            doc = {}
+        return doc if isinstance(doc, dict) else {}
+
+    groups = [g for g in groups_of(document("/apis")) if g.name in BUILT_IN_GROUPS]
+    paths = {(g.name, v): "/api/v1" if not g.name else f"/apis/{g.name}/{v}" for g in groups for v in g.versions}
+    with cf.ThreadPoolExecutor(max_workers=4) as pool:
+        documents = dict(zip(paths, pool.map(document, paths.values()), strict=True))
+    out: list[ListedType] = []
+    for g in groups:
+        for t in choose(g, {v: documents[(g.name, v)] for v in g.versions}).types:
+            out.append((t.label, (t.path,), t.query))
+    return out

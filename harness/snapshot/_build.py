@@ -1,5 +1,5 @@
 """Turn listed objects into the snapshot's facts: nodes, control-plane flags, CRDs, webhooks, API services,
-workloads, and the API versions objects were written with.
+workloads, and the API versions of the objects in Helm manifests.
 
 Pure functions of what was listed; no requests.
 """
@@ -11,35 +11,16 @@ from typing import Any
 
 import yaml
 
-from harness.manifests import LAST_APPLIED
 from harness.snapshot._reader import ListFailed
-from harness.snapshot._sanitize import applied_api_version
+from harness.snapshot._writers import Usage
 from harness.snapshot.addons import images_of
 from harness.snapshot.model import ControlPlane, CRDInfo, NodeInfo, WebhookInfo, WorkloadInfo
 
 CONTROL_PLANE_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 NOT_VISIBLE = "not visible: no kubeadm-config and no static control-plane pods (managed control plane?)"
 
-Usage = tuple[str, str, str | None, str, str]  # api_version, kind, namespace, name, source
 
-
-# -- API versions as written ----------------------------------------------------------------------------------
-
-
-def record_usage(item: dict[str, Any], usage: set[Usage]) -> None:
-    """Add the API versions ``item`` was written with (managedFields, last-applied) to ``usage``."""
-    meta = item.get("metadata") or {}
-    kind, name = str(item.get("kind", "")), str(meta.get("name", ""))
-    ns = meta.get("namespace")
-    for entry in meta.get("managedFields") or []:
-        if isinstance(entry, dict) and entry.get("apiVersion"):
-            usage.add((str(entry["apiVersion"]), kind, ns, name, "managedFields"))
-    applied = (meta.get("annotations") or {}).get(LAST_APPLIED)
-    if isinstance(applied, str) and applied:
-        api_version = applied_api_version(applied)
-        if api_version:
-            usage.add((api_version, kind, ns, name, "last-applied"))
-
+# -- API versions in Helm manifests ---------------------------------------------------------------------------
 
 _YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -56,7 +37,7 @@ def record_manifest_usage(manifest: str, namespace: str, cluster_scoped: set[str
         kind = str(doc["kind"])
         meta = doc.get("metadata") or {}
         ns = None if kind in cluster_scoped else str(meta.get("namespace") or namespace)
-        usage.add((str(doc["apiVersion"]), kind, ns, str(meta.get("name", "")), "helm-manifest"))
+        usage.add((str(doc["apiVersion"]), kind, ns, str(meta.get("name", "")), "helm-manifest", "helm", ""))
 
 
 # -- facts ----------------------------------------------------------------------------------------------------

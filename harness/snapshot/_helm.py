@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.snapshot._reader import JSON, METADATA_ONLY, Handle, ListFailed, Lists, Result
-from harness.snapshot._sanitize import mask_values, redact_manifest
+from harness.snapshot._sanitize import mask_text, mask_values, redact_manifest
 from harness.snapshot.model import HelmRelease
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
@@ -112,6 +112,7 @@ def to_model(release: dict[str, Any], storage: str) -> HelmRelease:
     meta = chart.get("metadata") or {}
     info = release.get("info") or {}
     config = release.get("config") or {}
+    where = f"HelmRelease {release.get('namespace', '')}/{release.get('name', '')}"
     return HelmRelease(
         name=str(release.get("name", "")),
         namespace=str(release.get("namespace", "")),
@@ -121,10 +122,10 @@ def to_model(release: dict[str, Any], storage: str) -> HelmRelease:
         status=str(info.get("status", "")),
         revision=int(release.get("version", 0) or 0),
         storage=storage,
-        values=mask_values(config) if isinstance(config, dict) else {},
-        manifest=redact_manifest(str(release.get("manifest", "") or "")),
+        values=mask_values(config, where) if isinstance(config, dict) else {},
+        manifest=redact_manifest(str(release.get("manifest", "") or ""), f"{where} manifest"),
         kube_version=str(meta.get("kubeVersion", "") or ""),
-        description=str(info.get("description", "") or ""),
+        description=mask_text(str(info.get("description", "") or "")),
     )
 
 

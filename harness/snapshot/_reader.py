@@ -1,11 +1,11 @@
 """Read lists from the API server: read-only GETs, paged, fetched by a thread pool, failures typed.
 
-Every request is a GET (``/version``, ``/apis``, collection lists with ``limit``/``continue`` paging); there is
-no watch, no single-object get and no write. A small thread pool fetches the lists (I/O only) while the calling
-thread decodes the JSON and prepares each list as it arrives (the typed client's model objects would cost more
-than the transfer). A list that fails with an HTTP status is handed on as :class:`ListFailed` (a type the identity
-may not list becomes a ``not_readable`` entry and the rest goes on); an unreachable server or rejected credentials
-stop with a typed error.
+Every request is a GET (``/version``, discovery documents, collection lists with ``limit``/``continue`` paging);
+there is no watch, no single-object get and no write. A small thread pool fetches the lists (I/O only) while the
+calling thread decodes the JSON and prepares each list as it arrives (the typed client's model objects would cost
+more than the transfer). A list that fails with an HTTP status is handed on as :class:`ListFailed` (a type the
+identity may not list becomes a ``not_readable`` entry and the rest goes on); an unreachable server or rejected
+credentials stop with a typed error.
 """
 
 from __future__ import annotations
@@ -203,7 +203,8 @@ class Lists:
     def __init__(self, reader: Reader, pool: cf.Executor, progress: Progress) -> None:
         self.reader, self.pool, self.progress = reader, pool, progress
         self.not_readable: list[str] = []
-        self.pending: dict[cf.Future[_Fetched], tuple[str, Callable[[_Fetched], Any], Handle]] = {}
+        # future → (label, make the result, handle it, whether it is a list progress counts)
+        self.pending: dict[cf.Future[_Fetched], tuple[str, Callable[[_Fetched], Any], Handle, bool]] = {}
         self.done = 0
 
     def submit(
@@ -225,14 +226,25 @@ class Lists:
             items = fetched.items(self.reader)
             return prepare(fetched.path, items) if prepare is not None else items
 
-        self.pending[self.pool.submit(fetch)] = (label, make, handle)
+        self.pending[self.pool.submit(fetch)] = (label, make, handle, True)
+
+    def fetch(self, label: str, path: str, handle: Handle) -> None:
+        """GET one document (discovery) in the pool; ``handle`` gets it decoded, or the :class:`ListFailed` it ended
+        with, on the thread that calls :meth:`drain`. Not a list: progress does not count it."""
+        def get() -> _Fetched:
+            return _Fetched(path, [self.reader._raw(path, (), JSON)])
+
+        def make(fetched: _Fetched) -> Any:
+            return self.reader.decode(fetched.path, fetched.pages[0])
+
+        self.pending[self.pool.submit(get)] = (label, make, handle, False)
 
     def drain(self) -> None:
         """Handle every list submitted, including those submitted by handlers, as each arrives."""
         while self.pending:
             finished, _ = cf.wait(self.pending, return_when=cf.FIRST_COMPLETED)
             for future in sorted(finished, key=lambda f: self.pending[f][0]):
-                label, make, handle = self.pending.pop(future)
+                label, make, handle, counted = self.pending.pop(future)
                 try:
                     result: Result = make(future.result())
                 except ListFailed as e:
@@ -243,6 +255,9 @@ class Lists:
                 except BaseException:
                     self._cancel()
                     raise
+                if not counted:
+                    handle(result)
+                    continue
                 self.done += 1
                 count = f"{result.short}, " if isinstance(result, ListFailed) else f"{len(result)} "
                 self.progress.update(f"{label}: {count}({self.done} of {self.done + len(self.pending)} lists done)")

@@ -1,11 +1,11 @@
 """The snapshot file: one YAML document, ``schema: rehearse/snapshot/v1``, byte-for-byte deterministic.
 
-Layout: ``schema``, ``source``, ``server_version`` and ``not_readable`` first, then the model's other fields in
-their fixed order, then ``complete: true`` as the last line, so that a file cut short anywhere is recognised as
-truncated. Lists are sorted (objects by kind, namespace, name), mapping keys inside free-form data are sorted,
-multi-line strings (Helm manifests) are written as literal blocks. Written by :mod:`._yaml` (PyYAML's representer
-takes seconds on 5,000 objects), read back by its reader for exactly that form, and by a full YAML parser for
-anything else (a file edited by hand).
+Layout: ``schema``, ``source``, ``server_version``, ``not_readable`` and ``not_recreatable`` first, then the model's
+other fields in their fixed order, then ``complete: true`` as the last line, so that a file cut short anywhere is
+recognised as truncated. Lists are sorted (objects by kind, namespace, name), mapping keys inside free-form data are
+sorted, multi-line strings (Helm manifests) are written as literal blocks. Written by :mod:`._yaml` (PyYAML's
+representer takes seconds on 5,000 objects), read back by its reader for exactly that form, and by a full YAML
+parser for anything else (a file edited by hand).
 
 :func:`loads` validates every field against the dataclasses of :mod:`harness.snapshot.model` and raises
 :class:`~harness.errors.InputError` naming the file, the field and the problem, e.g.
@@ -56,7 +56,8 @@ _LIST_KEYS: dict[str, Any] = {
     "webhooks": lambda w: (w.type, w.configuration, w.name),
     "api_services": lambda s: str(s.get("name", "")),
     "workloads": lambda w: (w.kind, w.namespace, w.name),
-    "api_usage": lambda u: (u.kind, _ns(u.namespace), u.name, u.api_version, u.source),
+    "api_usage": lambda u: (u.kind, _ns(u.namespace), u.name, u.api_version, u.source, u.manager, u.time),
+    "not_recreatable": lambda n: (n.kind, n.api_version),
     "objects": object_key,
     "not_readable": lambda s: s,
 }
@@ -64,7 +65,7 @@ _LIST_KEYS: dict[str, Any] = {
 
 def dump(snapshot: Snapshot) -> str:
     """The snapshot as YAML text; the same snapshot always gives the same bytes."""
-    first = ("source", "server_version", "not_readable")
+    first = ("source", "server_version", "not_readable", "not_recreatable")
     names = [*first, *(f.name for f in dataclasses.fields(snapshot) if f.name not in first)]
     pairs: list[tuple[str, Any]] = [("schema", SCHEMA)]
     for name in names:

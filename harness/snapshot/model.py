@@ -109,13 +109,27 @@ class WorkloadInfo:
 
 @dataclass
 class ApiUsage:
-    """The group/version an object was last written with (managedFields, last-applied annotation)."""
+    """A group/version an object was written with, by one of its writers of record: a field manager in
+    managedFields (not the control plane's, not rehearse's), the last-applied annotation, a Helm manifest. The
+    object itself carries the version it was read at; :func:`written_version` picks the one it was written with."""
 
     api_version: str  # as written, e.g. "policy/v1beta1"
     kind: str
     namespace: str | None
     name: str
     source: str  # "managedFields" | "last-applied" | "helm-manifest"
+    manager: str = ""  # the field manager that wrote it ("kubectl" for last-applied, "" when unknown)
+    time: str = ""  # when that manager last wrote the object (RFC 3339, from managedFields), "" when unknown
+
+
+@dataclass
+class NotRecreatable:
+    """Objects of a kind the snapshot holds no recreatable copy of, and why (reported as not recreated)."""
+
+    api_version: str
+    kind: str  # "*": every kind of that group/version
+    count: int | None  # objects seen; None when they were not listed (an add-on's aggregated API)
+    reason: str
 
 
 @dataclass
@@ -134,4 +148,49 @@ class Snapshot:
     api_usage: list[ApiUsage] = field(default_factory=list)
     objects: list[dict[str, Any]] = field(default_factory=list)  # sanitized manifests for recreation
     not_readable: list[str] = field(default_factory=list)  # "secrets (forbidden)", …
+    masked: list[str] = field(default_factory=list)  # "<object>: <path> (<why>)" per value masked, never the value
+    not_recreatable: list[NotRecreatable] = field(default_factory=list)  # kinds the rehearsal cannot host
     source: dict[str, str] = field(default_factory=dict)  # context, taken-at, rehearse version
+
+
+def _group(api_version: str) -> str:
+    return api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+
+
+# Kinds that moved out of extensions/v1beta1: an object written there is read at the new group.
+_FROM_EXTENSIONS = frozenset({"apps", "networking.k8s.io", "policy"})
+
+
+def same_object_group(written: str, read: str) -> bool:
+    """Whether an object read at group/version ``read`` can have been written at ``written`` (same API group,
+    or extensions/v1beta1 for the kinds that moved out of it)."""
+    wg, rg = _group(written), _group(read)
+    return wg == rg or (wg == "extensions" and rg in _FROM_EXTENSIONS)
+
+
+def usage_index(usages: list[ApiUsage]) -> dict[tuple[str, str, str], list[ApiUsage]]:
+    """``usages`` by the object they are about: (kind, namespace or "", name)."""
+    index: dict[tuple[str, str, str], list[ApiUsage]] = {}
+    for u in usages:
+        index.setdefault((u.kind, u.namespace or "", u.name), []).append(u)
+    return index
+
+
+def written_version(uses: list[ApiUsage], read_as: str) -> str:
+    """The apiVersion an object read at ``read_as`` was written with, from its ``uses`` (all about that object).
+
+    The most recent write (by ``time``) among its writers of record in managedFields; on a tie, the one the
+    last-applied annotation names if it is among them. Without managedFields, the last-applied annotation's, then
+    the Helm manifest's; without any record, ``read_as``.
+    """
+    uses = [u for u in uses if same_object_group(u.api_version, read_as)]
+    applied = sorted({u.api_version for u in uses if u.source == "last-applied"})
+    writes = [u for u in uses if u.source == "managedFields"]
+    if writes:
+        latest = max(u.time for u in writes)
+        tied = sorted({u.api_version for u in writes if u.time == latest})
+        return next((v for v in tied if v in applied), tied[0])
+    if applied:
+        return applied[0]
+    helm = sorted({u.api_version for u in uses if u.source == "helm-manifest"})
+    return helm[0] if helm else read_as

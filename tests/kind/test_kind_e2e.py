@@ -1,12 +1,16 @@
 """End to end on this machine: the rehearsal pipeline (what ``rehearse run --provider kind`` runs) on the kind
 provider: kind create at 1.27 from a local node image, a real HTTP workload behind a Service, checks, the kubeadm
 upgrade to 1.28 with the target files taken from the local 1.28 image, the checks again, a report; then every
-node's kubelet at 1.28, ``kubectl version`` at 1.28, and the Service answering from a node.
+node's kubelet at 1.28, ``kubectl version`` at 1.28, and the Service answering from a node. Then pod egress: an
+HTTP listener on an address of this machine outside the cluster, opened by ``--allow-egress`` for the rehearsal,
+is reached from a pod and from a host-network pod; confined again without it, neither reaches it, while the
+node's own processes still do and the cluster's own traffic (DNS, Services, pods across nodes) still flows.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from pathlib import Path
@@ -16,10 +20,10 @@ import pytest
 
 from harness.binaries import ensure
 from harness.kube import api_client
-from harness.providers.base import Cluster
+from harness.providers.base import Cluster, ClusterOptions
 from harness.providers.kind import CLUSTER_LABEL, KindProvider
 from harness.versions import Version
-from tests.kind.workload import GREETING, manifests
+from tests.kind.workload import GREETING, PROBE_BODY, OutsideListener, manifests, outside_address, probe_pods
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
@@ -131,9 +135,12 @@ def test_kind_rehearsal_end_to_end(node_images: dict[str, str], workload_image: 
     ok, why = provider.available()
     assert ok, why
     report_dir = tmp_path / "report"
+    outside = OutsideListener(outside_address(provider.nodes.client()))
+    opened = f"{outside.url.split('//')[1].split(':')[0]}/32"
     spec = RehearsalSpec(source=source, target=target, hops=[target], snapshot=scenario.snapshot, provider=provider,
                          checks=scenario.checks, scenario=scenario.name, scenario_base=tmp_path, keep=True,
-                         report_dir=report_dir, cluster_name=f"rehearse-e2e-{uuid.uuid4().hex[:6]}")
+                         report_dir=report_dir, cluster_name=f"rehearse-e2e-{uuid.uuid4().hex[:6]}",
+                         allow_egress=[opened])
     t0 = time.monotonic()
     cluster = Cluster(name=spec.cluster_name, provider="kind", version=target,
                       kubeconfig=tmp_path / "unset", workdir=tmp_path / "unset")
@@ -181,7 +188,84 @@ def test_kind_rehearsal_end_to_end(node_images: dict[str, str], workload_image: 
         assert any((logs / "kind").rglob("kubelet.log")), sorted(p.name for p in logs.iterdir())
         assert any(logs.glob("kubeadm-apply-*.log"))
         print(f"rehearsal {seconds:.0f}s, phases:", {k: v[1] for k, v in phases.items()})
+        t1 = time.monotonic()
+        _egress(provider, cluster, report, outside, opened, host_kubectl)
+        print(f"egress {time.monotonic() - t1:.0f}s")
     finally:
+        outside.close()
         provider.delete(cluster)
     assert not provider.nodes.client().api.containers(all=True, filters={"label": f"{CLUSTER_LABEL}={cluster.name}"})
     assert provider.list() == []
+
+
+def _in_pod(kubectl: Path, kubeconfig: Path, pod: str, *argv: str) -> tuple[int, str]:
+    import subprocess
+
+    proc = subprocess.run([str(kubectl), "--kubeconfig", str(kubeconfig), "-n", NAMESPACE, "exec", pod, "--",
+                           "/bin/busybox", "timeout", "15", "/bin/busybox", *argv],
+                          capture_output=True, text=True, check=False, timeout=60)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def _address(provider: KindProvider, container: str) -> str:
+    networks = provider.nodes.client().api.inspect_container(container)["NetworkSettings"]["Networks"]
+    return str(next(iter(networks.values()))["IPAddress"])
+
+
+def _egress(provider: KindProvider, cluster: Cluster, report: Any, outside: OutsideListener, opened: str,
+            kubectl: Path) -> None:
+    """Pods reach the listener outside the cluster only while --allow-egress opens it; the rest keeps working."""
+    from kubernetes import client
+
+    assert report.safety is not None and report.safety.egress_open == [opened]
+    core = client.CoreV1Api(api_client(cluster.kubeconfig))
+    for body in probe_pods(NAMESPACE):
+        core.create_namespaced_pod(NAMESPACE, body)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        pods = core.list_namespaced_pod(NAMESPACE, label_selector="app=egress-probe").items
+        if len(pods) == 2 and all(p.status.phase == "Running" for p in pods):
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(f"the probe pods are not running: {[(p.metadata.name, p.status.phase) for p in pods]}")
+    probes = ("egress-probe", "egress-probe-host")
+
+    # The rehearsal ran with --allow-egress for the listener's address (re-applied after each kubelet upgrade).
+    for pod in probes:
+        assert _in_pod(kubectl, cluster.kubeconfig, pod, "wget", "-q", "-O", "-", outside.url) == (0, PROBE_BODY)
+    assert len(outside.requests) == 2
+
+    # Without it, what a rehearsal applies by default: neither pod reaches the listener, at once.
+    cluster.options = ClusterOptions()
+    provider.egress.confine(cluster)
+    for pod in probes:
+        t0 = time.monotonic()
+        code, out = _in_pod(kubectl, cluster.kubeconfig, pod, "wget", "-q", "-O", "-", outside.url)
+        assert code != 0 and PROBE_BODY not in out, (pod, code, out)
+        assert time.monotonic() - t0 < 10, (pod, out)  # rejected, not left to time out
+    assert len(outside.requests) == 2  # nothing more arrived
+    nodes = provider.nodes.of(cluster)
+    rejected = 0
+    for node in nodes:
+        _, listing = provider.nodes.exec(node, ["nft", "list", "chain", "inet", "rehearse_egress", "confine"])
+        rejected += sum(int(n) for n in re.findall(r"counter packets (\d+)", listing))
+    assert rejected >= 2, rejected  # by the rehearsal's rule, not by chance
+    # The node's own processes are not confined (image pulls, kubeadm, the kubelet).
+    _, out = provider.nodes.exec(nodes[-1], ["curl", "-sS", "--max-time", "10", outside.url])
+    assert out == PROBE_BODY
+    # The cluster's own traffic still flows: Service DNS names and pods on other nodes; and names outside the
+    # cluster resolve through CoreDNS and the node's resolver (Docker's DNS, which knows the node containers).
+    assert _http_from_a_pod(cluster.kubeconfig, kubectl) == GREETING
+    for pod in probes:
+        for name, address in ((f"{nodes[0].name}.", _address(provider, nodes[0].name)),
+                              ("kubernetes.default.svc.cluster.local.", "")):
+            code, out = _in_pod(kubectl, cluster.kubeconfig, pod, "nslookup", name)
+            assert code == 0 and f"Address: {address}" in out.split("Name:", 1)[-1], (pod, name, out)
+
+    # Nothing of the cluster is published beyond loopback: the API server's port is mapped on 127.0.0.1 only.
+    engine = provider.nodes.client()
+    bindings = [b for c in provider.nodes.containers(cluster.name)
+                for port in (engine.api.inspect_container(c["Id"])["HostConfig"].get("PortBindings") or {}).values()
+                for b in port or []]
+    assert bindings and {b["HostIp"] for b in bindings} == {"127.0.0.1"}, bindings

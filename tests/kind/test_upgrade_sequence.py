@@ -5,7 +5,8 @@ replaced are the docker SDK calls: ``KindNodes.exec`` (the real one is ``contain
 container, returning ``(exit_code, output)``), ``KindNodes.of`` (the real one lists containers labelled
 ``io.x-k8s.kind.cluster``), ``KindUpgrade.payload``/``distribute`` (copy the target's kubeadm/kubelet/kubectl and
 images out of the target node image into every node), the Kubernetes calls (cordon = patch ``spec.unschedulable``,
-drain = evictions, readiness = node list) and the apiserver poller. Each records what it was asked to do.
+drain = evictions, readiness = node list), the apiserver poller and ``KindEgress.apply`` (the real one runs the
+egress script in the node). Each records what it was asked to do.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def recorded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[
     calls: list[str] = []
     provider = KindProvider(root=tmp_path, versions=[SOURCE, TARGET])
     cluster = Cluster(name="r", provider="kind", version=SOURCE, kubeconfig=tmp_path / "kubeconfig",
-                      workdir=tmp_path / "r")
+                      workdir=tmp_path / "r",
+                      meta={"egress": {"pods": ["10.244.0.0/16"], "services": ["10.96.0.0/16"], "nodes": []}})
 
     def exec_(node: Node, cmd: Sequence[str] | str, **kwargs: Any) -> tuple[int, str]:
         calls.append(f"{node.name}: {cmd if isinstance(cmd, str) else ' '.join(cmd)}")
@@ -85,6 +87,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[
     monkeypatch.setattr(provider.nodes, "wait_ready", wait_ready)
     monkeypatch.setattr(provider.upgrader, "wait_control_plane", wait_cp)
     monkeypatch.setattr(provider.nodes, "core", lambda c: _Core(calls))
+    monkeypatch.setattr(provider.egress, "apply", lambda c, node, policy: calls.append(f"{node.name}: confine egress"))
     monkeypatch.setattr(kind_module, "write_meta", lambda c: None)
     monkeypatch.setattr(kind_module, "kind_endpoint", lambda kubeconfig, workdir: None)
     monkeypatch.setattr(kind_module, "DowntimeMonitor", _Monitor)
@@ -127,7 +130,7 @@ def test_node_upgrade_sequence(recorded: tuple[KindProvider, Cluster, list[str]]
         expected += [f"{n}: cordon", f"{n}: drain",
                      f"{n}: ln -sf {u}/kubectl /usr/bin/kubectl", f"{n}: ln -sf {u}/kubelet /usr/bin/kubelet",
                      f"{n}: systemctl restart kubelet", f"{n}: echo v1.28.15 > /kind/version",
-                     f"{n}: wait Ready at v1.28.15", f"{n}: uncordon"]
+                     f"{n}: wait Ready at v1.28.15", f"{n}: confine egress", f"{n}: uncordon"]
     assert calls == expected
 
 

@@ -45,7 +45,7 @@ def test_data_directory_holds_only_yaml() -> None:
 def test_packaged_data_loads(k: Knowledge) -> None:
     assert len(k.apis) == len(_raw("removed_apis.yaml")) >= 51
     assert len(k.fixes) == len(_raw("fixes.yaml"))
-    assert {o.type for o in k.options.values()} == {"flag", "feature-gate"}
+    assert {o.type for o in k.options.values()} == {"flag", "feature-gate", "config-field"}
 
 
 @pytest.mark.parametrize(("key", "removed_in"), [
@@ -117,7 +117,8 @@ def test_every_option_entry_is_consistent(k: Knowledge) -> None:
     for opt in k.options.values():
         assert (1, 16) <= opt.removed_minor <= (1, 37), opt.name
         assert opt.source.strip(), opt.name
-        assert re.search(r"https?://|probed|generated from v", opt.source), opt.name
+        sourced = r"https?://|probed|generated (\((binary|source|binary, earlier run)\) )?from v"
+        assert re.search(sourced, opt.source), opt.name
 
 
 # ---- lookups -------------------------------------------------------------------------------------------------
@@ -301,7 +302,7 @@ def test_replacement_cycles_in_user_data_terminate(tmp_path: Path) -> None:
     ("flags.yaml", [{"type": "flag", "name": "--old", "components": ["kubelet"], "removed_in": "1.30",
                      "replacement": None, "source": "s"}], 0, "name", "without its dashes"),
     ("flags.yaml", [{"type": "switch", "name": "old", "components": ["kubelet"], "removed_in": "1.30",
-                     "replacement": None, "source": "s"}], 0, "type", "'flag' or 'feature-gate'"),
+                     "replacement": None, "source": "s"}], 0, "type", "'flag', 'feature-gate' or 'config-field'"),
     ("flags.yaml", [{"type": "flag", "name": "old", "components": [], "removed_in": "1.30",
                      "replacement": None, "source": "s"}], 0, "components", "non-empty list"),
 ])

@@ -169,9 +169,11 @@ def test_admission_plugins_from_the_generated_knowledge(knowledge: Knowledge) ->
         visible=True, apiserver_args=["--enable-admission-plugins=NodeRestriction,PodSecurityPolicy"],
         admission_plugins=["NodeRestriction", "PodSecurityPolicy"]))
     report = _plan(snap, "1.24", "1.25", knowledge)
-    assert [(f.kind, f.object.name, f.hop) for f in report.findings] == [
+    assert sorted((f.kind, f.object.name, f.hop) for f in report.findings) == [
+        ("behaviour-change", "kube-apiserver admission plugin PodSecurityPolicy", "1.24.17→1.25.16"),
         ("removed-admission-plugin", "PodSecurityPolicy", "1.24.17→1.25.16")]
-    assert "Pod Security Admission" in report.findings[0].fix
+    plugin = next(f for f in report.findings if f.kind == "removed-admission-plugin")
+    assert "Pod Security Admission" in plugin.fix
 
 
 def test_generated_flags_reach_the_plan(knowledge: Knowledge) -> None:

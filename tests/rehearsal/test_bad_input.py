@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,27 @@ def test_errors_are_plain_text_in_one_line(args: list[str], needle: str, tmp_pat
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and needle in lines[0], out.stderr
     assert "Traceback" not in out.stderr and "usage:" not in out.stderr
+
+
+@pytest.mark.slow
+def test_kept_cluster_is_named_and_its_name_cannot_be_taken_twice(tmp_path: Path) -> None:
+    """``--keep --cluster-name`` prints the kept cluster's name, kubeconfig and delete command; a second rehearsal
+    asking for the same name is an input error naming that command, before anything is started."""
+    state = tmp_path / "state"
+    out = rehearse("run", "--from", "1.27", "--to", "1.28", "--provider", "local", "--keep", "--name", "prod-eu",
+                   "--cluster-name", "portcheck", "--report-dir", str(tmp_path / "r1"), state=state)
+    try:
+        assert out.returncode == 0, out.stderr
+        kept = [ln for ln in out.stderr.splitlines() if ln.startswith("kept cluster portcheck:")]
+        assert kept and "kubeconfig " in kept[0] and "`rehearse clusters delete portcheck`" in kept[0], out.stderr
+        assert Path(kept[0].split("kubeconfig ", 1)[1].split(";", 1)[0]).is_file()
+        assert json.loads((tmp_path / "r1" / "report.json").read_text())["name"] == "prod-eu"  # the label
+        again = rehearse("run", "--from", "1.27", "--to", "1.28", "--provider", "local",
+                         "--cluster-name", "portcheck", "--report-dir", str(tmp_path / "r2"), state=state)
+        assert again.returncode == 2, again.stderr
+        lines = [ln for ln in again.stderr.splitlines() if ln.strip() and not ln.startswith("rehearsing")]
+        assert len(lines) == 1 and "'portcheck' already exists (rehearse clusters delete portcheck)" in lines[0]
+        assert not (tmp_path / "r2").exists()
+    finally:
+        rehearse("clusters", "delete", "portcheck", state=state)
+    assert not leftovers(state)

@@ -4,6 +4,7 @@ the file alone -- custom resources at the versions production wrote them, Helm r
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,10 @@ def test_snapshot_of_a_live_cluster_rehearses(bin127: BinarySet, bin128: BinaryS
     options, _ = cluster_options(scenario.snapshot)
     with provider.cluster("prod", bin127.version, options) as prod:
         recreate(api_client(prod.kubeconfig), scenario.snapshot)
+        # production's own writer of record (kubectl, not rehearse) applies the Widget at its old version
+        subprocess.run([str(bin127.path("kubectl")), "--kubeconfig", str(prod.kubeconfig), "apply", "-f",
+                        str(Path(__file__).resolve().parents[2] / "fixtures/default/manifests/35-widgets.yaml")],
+                       check=True, capture_output=True, timeout=60)
         snap = tmp_path / "prod.yaml"
         out = rehearse("snapshot", "--kubeconfig", str(prod.kubeconfig), "-o", str(snap), state=tmp_path / "x")
         assert out.returncode == 0, out.stderr

@@ -12,10 +12,12 @@ from harness.report import (
     CheckResult,
     Coverage,
     Finding,
+    Neutralised,
     NotRecreated,
     ObjectRef,
     Phase,
     Report,
+    Safety,
     classify,
     verdict_of,
 )
@@ -87,6 +89,7 @@ def make_pass(name: str | None = "prod-eu") -> Report:
         notes=["kube-apiserver 1.28.15 was built from source"],
         api_downtime_seconds=3.5, versions_used={"kube-apiserver": "1.28.15", "etcd": "3.5.15"},
         coverage=coverage(checks, recreated=12, helm=2, simulated=[SIMULATED]),
+        safety=Safety(),
     ))
 
 
@@ -154,8 +157,43 @@ def make_plan() -> Report:
     ))
 
 
+NOT_CALLED = "production endpoint, not called"
+VWC = ObjectRef("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", None, "policy")
+CRD = ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, "widgets.example.com")
+APISERVICE = ObjectRef("apiregistration.k8s.io/v1", "APIService", None, "v1beta1.outside.example.com")
+EXTERNAL = ObjectRef("v1", "Service", "shop", "payments")
+
+
+def make_isolated() -> Report:
+    """A local rehearsal of a cluster whose URL webhooks, conversion webhook, APIService and ExternalName Service
+    point outside: each neutralised (the webhook's check skipped, the APIService not recreated), pods' egress open
+    to one range, the stand-in's answers counted."""
+    checks = [
+        check("api-healthy", "pass", "pass"),
+        check("webhook/policy/validate.example.com", "skip", "skip", name="validating webhook validate.example.com "
+              "resolvable", message=f"{NOT_CALLED}: answered by the rehearsal's stand-in (policy.prod.example.com)"),
+    ]
+    neutralised = [
+        Neutralised(VWC, "webhooks[validate.example.com].clientConfig.url", "policy.prod.example.com",
+                    f"{NOT_CALLED}: answered by the rehearsal's stand-in, which allows every request",
+                    check="webhook/policy/validate.example.com"),
+        Neutralised(CRD, "spec.conversion.webhook.clientConfig.url", "convert.prod.example.com",
+                    f"{NOT_CALLED}: the rehearsal's stand-in converts by rewriting apiVersion"),
+        Neutralised(APISERVICE, "spec.service", "api.elsewhere.svc",
+                    f"{NOT_CALLED}: not recreated, its Service elsewhere/api is not recreated"),
+        Neutralised(EXTERNAL, "spec.externalName", "payments.prod.example.com",
+                    f"{NOT_CALLED}: replaced by a name that never resolves"),
+    ]
+    missing = [NotRecreated(APISERVICE, f"{neutralised[2].reason} (spec.service: api.elsewhere.svc)")]
+    return finish(Report(
+        "1.27.16", "1.28.15", ["1.28.15"], "local", "pass", name="prod-isolated", seconds=80.0,
+        phases=base_phases(), checks=checks, coverage=coverage(checks, recreated=9, missing=missing),
+        safety=Safety(neutralised, egress_open=["10.20.0.0/16"], stub_calls={"admission": 7, "conversion": 2}),
+    ))
+
+
 BUILDERS: dict[str, Callable[[], Report]] = {
-    "pass": make_pass, "broke": make_broke, "error": make_error, "plan": make_plan,
+    "pass": make_pass, "broke": make_broke, "error": make_error, "plan": make_plan, "isolated": make_isolated,
 }
 
 

@@ -88,7 +88,8 @@ def test_markdown_title_counts_coverage_then_the_four_sections_then_details() ->
                         "1 not run")
     headings = [ln for ln in lines if ln.startswith("### ")]
     assert headings == ["### Broke in this rehearsal (1)", "### Predicted to break (not observable here) (1)",
-                        "### Already broken before the upgrade (1)", "### Not judged (3)", "### Coverage"]
+                        "### Already broken before the upgrade (1)", "### Not judged (3)", "### Coverage",
+                        "### Safety"]
     sections = _section_lines(text)
     assert sections["Broke in this rehearsal"][:3] == [
         "| Object | Cause | Fix | Evidence | Hop |", "|---|---|---|---|---|",
@@ -251,10 +252,11 @@ def test_console_pass_says_nothing_broke_and_leaves_empty_sections_out() -> None
     report.checks = report.checks[:2]
     report.name = "[bold]prod[/bold]"
     lines = _console_text(report).strip().splitlines()
-    assert len(lines) == 2
+    assert len(lines) == 3
     assert lines[0].startswith("PASSED 1.27.16 → 1.28.15 ([bold]prod[/bold]) · nothing broke in this rehearsal · 2 ok")
     assert lines[1].startswith("coverage: 12/12 objects recreated · 2 Helm releases · checks: 1 observed, "
                                "1 simulated, 1 skipped · simulated: nodes and pods (kwok)")
+    assert lines[2] == "safety: 0 production endpoints not called · egress opened: none"
     errored = _console_text(make_error(), width=300)
     assert "ERROR" in errored and "did not become ready within 120 s" in errored
     assert "Not judged (1)" in errored and "not run after it: the upgrade stopped" in errored

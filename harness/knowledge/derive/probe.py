@@ -83,31 +83,45 @@ def help_of(binary: Path) -> HelpFacts:
     return parse_help(out)
 
 
+# How to make a component parse its feature gates and stop before doing anything: kube-apiserver,
+# kube-controller-manager and kube-scheduler apply --feature-gates while parsing their command line, so --version
+# stops them; kubelet and kube-proxy print --version before they apply the gates, so they are given a setting
+# their validation refuses right after (a --node-labels entry in a reserved namespace; an unknown proxy mode) and
+# a kubeconfig that does not exist. The marker is the refusal that says the gates were all accepted.
+GATE_STOP: dict[str, tuple[tuple[str, ...], str]] = {
+    "kubelet": (("--node-labels=kubernetes.io/rehearse-probe=1", "--kubeconfig=/nonexistent/rehearse-probe"),
+                "labels specified with --node-labels"),
+    "kube-proxy": (("--proxy-mode=rehearse-probe", "--kubeconfig=/nonexistent/rehearse-probe"),
+                   "rehearse-probe"),
+}
+
+
 def refused_gates(binary: Path, gates: Iterable[str]) -> frozenset[str]:
     """The gates among ``gates`` that ``binary`` refuses (``unrecognized feature gate``).
 
-    All gates go on one command line with ``--version``; the binary names the first it does not know and exits,
-    so this takes one run per refused gate, plus one.
+    All gates go on one command line (with the component's stop arguments, :data:`GATE_STOP`, or ``--version``);
+    the binary names the first it does not know and exits, so this takes one run per refused gate, plus one.
     """
     pending = sorted(set(gates))
     refused: set[str] = set()
+    stop, marker = GATE_STOP.get(binary.name, (("--version",), ""))
     with tempfile.TemporaryDirectory(prefix="rehearse-probe-") as cwd:
         while pending:
-            code, out = _run(binary, "--feature-gates=" + ",".join(f"{g}=true" for g in pending), "--version",
+            code, out = _run(binary, "--feature-gates=" + ",".join(f"{g}=true" for g in pending), *stop,
                              cwd=Path(cwd))
-            if code == 0:
+            if code == 0 and not marker:
                 break
-            error = _error_line(out)
-            gate = unrecognized_gate(error)
+            gate, locked = unrecognized_gate(out), locked_gate(out)
             if gate is not None and gate in pending:
                 refused.add(gate)
                 pending.remove(gate)
                 continue
-            locked = locked_gate(error)
             if locked is not None and locked in pending:  # known to the binary, only locked to its default
                 pending.remove(locked)
                 continue
-            raise InfraError(f"{binary}: unexpected answer to --feature-gates: {error}")
+            if marker and marker in out:
+                break
+            raise InfraError(f"{binary}: unexpected answer to --feature-gates: {_error_line(out)}")
     return frozenset(refused)
 
 

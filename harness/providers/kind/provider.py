@@ -3,8 +3,9 @@
 Lifecycle uses the real ``kind`` CLI (create, load, export logs, delete) on the ``kindest/node`` image of the
 ``--from`` version, pinned by digest in the version catalogue (:mod:`.prepare`; a kind release that has images
 for every version of the rehearsal is picked; say so when none does). Operations on node containers use the
-docker SDK (:mod:`.node`); creation is :mod:`.provision`, kubeadm's upgrade :mod:`.upgrade`. Clusters are deleted
-on success, failure and Ctrl-C unless kept.
+docker SDK (:mod:`.node`); creation is :mod:`.provision`, kubeadm's upgrade :mod:`.upgrade`. Pods reach nothing
+outside the cluster but the ranges ``ClusterOptions.allow_egress`` opens (:mod:`.egress`); the API server's port
+is published on 127.0.0.1 only. Clusters are deleted on success, failure and Ctrl-C unless kept.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from harness.providers.base import (
     run_actions,
     state_root,
 )
+from harness.providers.kind.egress import KindEgress
 from harness.providers.kind.node import HELPER_LABEL, KindNodes
 from harness.providers.kind.prepare import KindRelease
 from harness.providers.kind.provision import DEFAULT_MAX_NODES, KindProvision
@@ -70,9 +72,10 @@ class KindProvider:
         self.root = (root or state_root()) / "kind"
         self.nodes = KindNodes(self.progress, ready_timeout)
         self.kind = KindRelease(self.progress, self.nodes, versions, images, kind_binary, release)
-        self.provision = KindProvision(self.progress, self.kind, self.nodes, preload=preload, node_count=node_count,
-                                       max_nodes=max_nodes)
-        self.upgrader = KindUpgrade(self.progress, self.kind, self.nodes, drain_timeout)
+        self.egress = KindEgress(self.progress, self.nodes)
+        self.provision = KindProvision(self.progress, self.kind, self.nodes, self.egress, preload=preload,
+                                       node_count=node_count, max_nodes=max_nodes)
+        self.upgrader = KindUpgrade(self.progress, self.kind, self.nodes, self.egress, drain_timeout)
 
     # ---- the release and its images ----------------------------------------------------------------------------
     @property

@@ -13,6 +13,7 @@ import yaml
 from harness.errors import InfraError
 from harness.progress import Progress
 from harness.providers.base import Action, Cluster, ClusterOptions, NodeSpec, write_meta
+from harness.providers.kind.egress import KindEgress
 from harness.providers.kind.node import KindNodes
 from harness.providers.kind.prepare import KindRelease
 from harness.versions import Version
@@ -26,13 +27,14 @@ _RESERVED_LABELS = ("kubernetes.io/hostname", "node-role.kubernetes.io/", "node.
 class KindProvision:
     """Creates kind clusters: which nodes, with which configuration, in which order of actions."""
 
-    def __init__(self, progress: Progress, kind: KindRelease, nodes: KindNodes, *, preload: Sequence[str],
-                 node_count: int | None, max_nodes: int) -> None:
+    def __init__(self, progress: Progress, kind: KindRelease, nodes: KindNodes, egress: KindEgress, *,
+                 preload: Sequence[str], node_count: int | None, max_nodes: int) -> None:
         """``preload``: local images loaded into every node with ``kind load docker-image``. ``node_count``: nodes
         to create (one control plane, the rest workers) instead of mirroring the snapshot's, up to ``max_nodes``."""
         self.progress = progress
         self.kind = kind
         self.nodes = nodes
+        self.egress = egress
         self.preload = tuple(preload)
         self.node_count = node_count
         self.max_nodes = max(1, max_nodes)
@@ -50,6 +52,7 @@ class KindProvision:
             Action(f"node image {image}", lambda: self._prepare_image(cluster)),
             Action("kind create cluster", lambda: self._kind_create(cluster)),
             Action("waiting for every node to be Ready", lambda: self.nodes.wait_ready(cluster, cluster.version)),
+            Action("confining pod egress to the cluster", lambda: self.egress.confine(cluster)),
             Action("node labels and taints", lambda: self._mirror_nodes(cluster)),
             Action(f"loading {len(self.preload)} images into the nodes", lambda: self._load_images(cluster)),
         ]

@@ -5,7 +5,7 @@ version's node image, copied into every node container (``/kinder/upgrade/<versi
 node's containerd; ``kubeadm upgrade apply`` runs on the first control-plane node, ``kubeadm upgrade node`` on the
 other control-plane nodes and then on the workers; then, node by node: cordon, drain (through the Eviction API, so
 PodDisruptionBudgets are respected; a drain a PDB blocks is a finding), swap the kubelet (and kubectl), restart
-it, wait for the node to report the new version, uncordon.
+it, wait for the node to report the new version, confine its pods' egress again (:mod:`.egress`), uncordon.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from harness.processes import named_cause
 from harness.progress import Progress
 from harness.providers._api import ApiEndpoint, DowntimeMonitor, endpoint
 from harness.providers.base import Cluster, UpgradeResult, component_failure, write_meta
+from harness.providers.kind.egress import KindEgress
 from harness.providers.kind.node import HELPER_LABEL, KindNodes, Node, last_error_line, last_line
 from harness.providers.kind.prepare import KindRelease
 from harness.report.model import Finding, ObjectRef
@@ -80,10 +81,12 @@ def kind_endpoint(kubeconfig: Path, workdir: Path) -> ApiEndpoint:
 class KindUpgrade:
     """kubeadm upgrades of kind clusters: the control plane, then every node's kubelet."""
 
-    def __init__(self, progress: Progress, kind: KindRelease, nodes: KindNodes, drain_timeout: float) -> None:
+    def __init__(self, progress: Progress, kind: KindRelease, nodes: KindNodes, egress: KindEgress,
+                 drain_timeout: float) -> None:
         self.progress = progress
         self.kind = kind
         self.nodes = nodes
+        self.egress = egress
         self.drain_timeout = drain_timeout
         self.findings: dict[str, list[Finding]] = {}
 
@@ -285,6 +288,7 @@ class KindUpgrade:
                     own = named_cause(journal)
                     raise component_failure("kubelet", target, f"{node.name}: {own}" if own else "",
                                             waited=_KUBELET_WAIT) from e
+                self.egress.reapply(cluster, node)  # the pod cgroup is resolved again under the new kubelet
             finally:
                 with contextlib.suppress(Exception):
                     core.patch_node(node.name, {"spec": {"unschedulable": None}})

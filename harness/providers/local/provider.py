@@ -94,9 +94,10 @@ class LocalProvider:
                 subprocess.run([str(kwokctl), "delete", "cluster", "--name", name],
                                env=provision.kwokctl_env(self.root), capture_output=True, timeout=60, check=False,
                                start_new_session=True)
-        if cdir.exists():
-            processes.terminate(processes.processes_under(cdir))
-            shutil.rmtree(cdir, ignore_errors=True)
+        # What kwokctl stopped may still be exiting, and what it did not know of (a component the upgrade
+        # started and kwokctl's pid file no longer names) still runs: wait for both to be gone.
+        processes.terminate(processes.processes_under(cdir))
+        shutil.rmtree(cdir, ignore_errors=True)
         processes.reap()
 
     def list(self) -> list[ClusterInfo]:
