@@ -22,6 +22,7 @@ from harness.errors import InfraError, RehearseError
 from harness.isolation import Stub
 from harness.knowledge import Knowledge
 from harness.kube import api_client
+from harness.observe import Watch
 from harness.plan import plan
 from harness.progress import NullProgress, Progress
 from harness.providers.base import Cluster, Provider
@@ -92,6 +93,7 @@ class _State:
     downtime: float = 0.0  # upgrade: seconds the API was down, over the hops so far
     failure: str | None = None  # upgrade: why it stopped, None while every hop completes
     after: dict[str, CheckRun] = field(default_factory=dict)  # check-after
+    watch: Watch | None = None  # recreate: the audit log and the objects, read after each phase from then on
 
 
 _Stage = Callable[[_State], None]
@@ -132,6 +134,7 @@ def rehearse(spec: RehearsalSpec, progress: Progress | None = None) -> Report:
         for name, title, stage in _stages(state):
             with phases.phase(name, title) as state.phase:
                 stage(state)
+                _observe(state, name)
     except (RehearseError, OSError) as e:
         report.error = report.error or str(e)
     finally:
@@ -222,6 +225,8 @@ def _recreate(s: _State) -> None:
     s.phase.details = {"applied": len(recreated.ok), "failed": len(recreated.applied) - len(recreated.ok)}
     s.report.findings += recreated.findings
     s.checks = [*builtin_checks(recreated), *scenario_checks(s.spec.checks, s.spec.scenario_base)]
+    s.watch = Watch(s.cluster.meta.get("audit_log"), s.api, [a.written for a in recreated.ok],
+                    s.spec.snapshot.addons, s.spec.provider.simulated_pods)
 
 
 def _check_before(s: _State) -> None:
@@ -261,10 +266,31 @@ def _check_after(s: _State) -> None:
     s.phase.details = _counts(s.after)
 
 
+def _observe(s: _State, name: str) -> None:
+    """After each phase from recreate on: the audit log read (the upgrade's window once a hop began), and the
+    objects read back after check-before, after each hop but the last, and after check-after (the controllers
+    of the target have then had the checks' time to roll out what the upgrade changed)."""
+    if s.watch is None:
+        return
+    upgrading = name.startswith("upgrade ") or name == "check-after"
+    last_hop = f"upgrade {s.versions.hops[-1]}"
+    s.watch.after_phase(upgrading=upgrading, read_objects=name in ("check-before", "check-after") or (
+        upgrading and name not in (last_hop, "check-after") and s.failure is None), label=name)
+
+
 def _assemble(s: _State) -> None:
     """The report's checks (before against after), findings (deduplicated, plus what only the plan predicts) and
     coverage; runs however far the rehearsal got."""
     report = s.report
+    if s.watch is not None:  # what ran through the upgrade: API calls by caller, restarts, drift, storage
+        seen = s.watch.finish(s.spec.knowledge, [s.versions.source, *s.versions.hops],
+                              upgraded=s.failure is None and bool(s.after),
+                              report_dir=s.spec.report_dir if s.spec.write is not None else None)
+        for check, before, after in seen.checks:
+            s.checks.append(check)
+            s.before[check.id], s.after[check.id] = before, after
+        report.findings += seen.findings
+        report.notes += seen.notes
     report.checks = _classify(s.checks, s.before, s.after)
     before_findings = [f for r in s.before.values() for f in r.findings]
     # After the upgrade, a check that already failed before says nothing new about the upgrade: its

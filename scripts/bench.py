@@ -6,7 +6,11 @@
 - local provider 1.27→1.28: create, upgrade and API downtime next to a bare kwokctl create and a bare
   stop/swap/start of the same binaries; target ≤ 2× the floor;
 - the default rehearsal's phases next to the local provider's create + upgrade; target < 30 s and < 3× that;
+- plan --audit-log on a generated one-million-event audit log next to a bare orjson JSON-lines parse of the same
+  file; target within 2× that floor, memory flat (peak RSS of each, in the same run);
 - the snapshot and plan benchmarks (scripts/bench_snapshot.py, scripts/bench_plan.py).
+
+`scripts/bench.py audit` runs the audit-log benchmark alone.
 """
 
 from __future__ import annotations
@@ -135,11 +139,84 @@ def bench_rehearsal(floor: float) -> None:
         f"{total / floor:.2f}× floor, target < 30 s and < 3× {verdict}")
 
 
+_EVENT = ('{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"{id:08x}-5f1e-4c1d-9a8b-'
+          '{id:012x}","stage":"ResponseComplete","requestURI":"{uri}","verb":"{verb}","user":{{"username":"{user}",'
+          '"uid":"{id:08x}","groups":["system:serviceaccounts","system:authenticated"]}},"sourceIPs":["10.0.3.{ip}"],'
+          '"userAgent":"{agent}","objectRef":{{"resource":"{resource}","namespace":"ns-{ns}","apiGroup":"{group}",'
+          '"apiVersion":"{version}"}},"responseStatus":{{"metadata":{{}},"code":200}},'
+          '"requestReceivedTimestamp":"2025-06-01T10:{m:02d}:{s:02d}.{id:06d}Z","stageTimestamp":'
+          '"2025-06-01T10:{m:02d}:{s:02d}.{id:06d}Z","annotations":{{"authorization.k8s.io/decision":"allow",'
+          '"authorization.k8s.io/reason":"RBAC: allowed by ClusterRoleBinding"{extra}}}}}\n')
+_CALLS = [  # (uri, group, version, resource, user, agent, extra annotations)
+    ("/api/v1/namespaces/ns-{ns}/pods?limit=500", "", "v1", "pods", "system:serviceaccount:ns-{ns}:app", "app/1.0", ""),
+    ("/apis/apps/v1/namespaces/ns-{ns}/deployments/web", "apps", "v1", "deployments",
+     "system:serviceaccount:kube-system:deployment-controller", "kube-controller-manager/v1.25.15", ""),
+    ("/api/v1/namespaces/ns-{ns}/configmaps/cfg", "", "v1", "configmaps", "system:node:node-{ip}", "kubelet/v1.25.15",
+     ""),
+    ("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-{ip}", "coordination.k8s.io", "v1",
+     "leases", "system:node:node-{ip}", "kubelet/v1.25.15", ""),
+]
+_DEPRECATED = ("/apis/autoscaling/v2beta2/horizontalpodautoscalers?limit=500", "autoscaling", "v2beta2",
+               "horizontalpodautoscalers", "system:serviceaccount:monitoring:kube-state-metrics",
+               "kube-state-metrics/v2.6.0", ',"k8s.io/deprecated":"true","k8s.io/removed-release":"1.26"')
+_FLOOR = """import sys, orjson
+n = 0
+with open(sys.argv[1], "rb") as fh:
+    for line in fh:
+        orjson.loads(line)
+        n += 1
+print(n)
+"""
+
+
+def _generate_audit_log(path: Path, events: int) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(events):
+            call = _DEPRECATED if i % 200 == 7 else _CALLS[i % len(_CALLS)]
+            ns, ip = i % 97, i % 13
+            uri, group, version, resource, user, agent, extra = call
+            fh.write(_EVENT.format(id=i, uri=uri.format(ns=ns, ip=ip), verb="list" if "?" in uri else "get",
+                                   user=user.format(ns=ns, ip=ip), ip=ip, agent=agent, resource=resource, ns=ns,
+                                   group=group, version=version, m=(i // 60000) % 60, s=(i // 1000) % 60,
+                                   extra=extra))
+
+
+def _run(args: list[str]) -> tuple[float, int, int, str]:
+    """Wall seconds, exit code, peak RSS (MiB) of one child process, and its stdout."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, "CI": "1"})
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.monotonic() - t0, proc.returncode, usage.ru_maxrss // 1024, out
+
+
+def bench_audit_log(events: int = 1_000_000) -> None:
+    print(f"plan --audit-log on a generated {events:,}-event audit log (0.5% calls to a removed API)", flush=True)
+    with tempfile.TemporaryDirectory(prefix="rehearse-bench-audit-") as tmp:
+        log = Path(tmp) / "audit.log"
+        _generate_audit_log(log, events)
+        size = log.stat().st_size
+        floor, _, floor_rss, counted = _run([sys.executable, "-c", _FLOOR, str(log)])
+        plan, code, plan_rss, _ = _run([sys.executable, "-m", "harness", "-q", "plan", "--from", "1.25", "--to",
+                                        "1.26", "--audit-log", str(log), "--json", str(Path(tmp) / "plan.json")])
+        findings = json.loads((Path(tmp) / "plan.json").read_text())["findings"]
+    found = any("kube-state-metrics" in json.dumps(f) and f["severity"] == "blocker" for f in findings)
+    row(f"bare orjson parse ({size / 2**20:.0f} MiB, {int(counted or 0):,} lines)", f"{floor:.2f} s",
+        f"peak RSS {floor_rss} MiB", "floor")
+    row("rehearse plan --audit-log (whole CLI)", f"{plan:.2f} s", f"peak RSS {plan_rss} MiB",
+        _ratio(plan, floor, 2) + ("" if code == 1 and found else " (caller NOT found)"))
+
+
 def main() -> int:
+    if sys.argv[1:] == ["audit"]:
+        bench_audit_log()
+        return 0
     bench_binaries()
     bench_doctor()
     floor = bench_local_provider()
     bench_rehearsal(floor)
+    bench_audit_log()
     for name in ("bench_snapshot.py", "bench_plan.py"):
         extra = ROOT / "scripts" / name
         if extra.exists():

@@ -9,20 +9,28 @@ answers: every object of a removed API is recorded. Timed, best of --rounds, int
   CLI       `python -m harness plan --from 1.24 --to 1.32 --manifests DIR`: interpreter start, imports, console
 Target: plan ≤ 2× the floor; misses and false alarms against the known answers: none.
 
+Then, side by side with pluto (the tool users would pick instead; scripts/pluto.py finds its cached binary), CPU
+time (user + sys, from getrusage of the children, best of --rounds) of the whole process on the same corpus:
+  pluto     `pluto detect-files -d DIR --target-versions k8s=v1.32.0 -o json`
+  rehearse  `python -m harness -q plan --from 1.24 --to 1.32 --manifests DIR --report-dir TMP` (reports written)
+Target: rehearse ≤ pluto's CPU time, and every object pluto finds removed at 1.32, rehearse finds.
+
     python scripts/bench_plan.py [--files 1000] [--rounds 3] [--strict]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +42,7 @@ import yaml  # noqa: E402
 from harness.knowledge import RemovedApi, packaged_knowledge  # noqa: E402
 from harness.plan import plan  # noqa: E402
 from harness.versions import catalogue  # noqa: E402
+from scripts.pluto import Pluto, cached_pluto, command, missing_text, removed_objects  # noqa: E402
 
 TARGET_RATIO = 2.0
 LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -102,6 +111,13 @@ CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "PodSecurityPolicy", "Pri
                   "CertificateSigningRequest", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
 
 
+def planned_apis(apis: Iterable[RemovedApi]) -> list[RemovedApi]:
+    """The APIs a plan from SOURCE to TARGET reports (removed or deprecated by TARGET), in a stable order; APIs
+    removed later (a beta the target still serves undeprecated) would be no finding, so the corpus leaves them out."""
+    target = tuple(int(x) for x in TARGET.split("."))
+    return sorted((a for a in apis if min(a.removed_minor, a.deprecated_minor) <= target), key=lambda a: a.key)
+
+
 def make_corpus(directory: Path, files: int, apis: list[RemovedApi], seed: int = 1) -> set[Answer]:
     """Write ``files`` manifest files under ``directory`` (in team/app folders); return the known answers."""
     rnd = random.Random(seed)
@@ -160,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rehearse plan on {args.files} generated manifest files, {SOURCE} → {TARGET}, {loader}", flush=True)
     with tempfile.TemporaryDirectory(prefix="rehearse-bench-plan-") as tmp:
         corpus = Path(tmp) / "corpus"
-        answers = make_corpus(corpus, args.files, sorted(knowledge.apis.values(), key=lambda a: a.key))
+        answers = make_corpus(corpus, args.files, planned_apis(knowledge.apis.values()))
         paths = sorted(corpus.rglob("*.y*ml"))
         size = sum(p.stat().st_size for p in paths)
         documents = parse_floor(paths)  # warms the page cache for everyone
@@ -202,7 +218,56 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    missed: {m}")
     for m in sorted(false_alarms)[:10]:
         print(f"    false alarm: {m}")
-    return 1 if args.strict and not (ok_plan and ok_answers) else 0
+    ok_pluto = versus_pluto(args.files, args.rounds, planned_apis(knowledge.apis.values()))
+    return 1 if args.strict and not (ok_plan and ok_answers and ok_pluto) else 0
+
+
+def child_cpu(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, str]:
+    """Run ``cmd``; its CPU time (user + sys, as /usr/bin/time counts it) and its stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), out.stdout
+
+
+def versus_pluto(files: int, rounds: int, apis: list[RemovedApi]) -> bool:
+    """pluto and `rehearse plan` (report files written) on one corpus, CPU side by side; whether both targets
+    (CPU ≤ pluto's, no object pluto finds missed) are met."""
+    print(f"side by side with pluto, CPU (user + sys) of the whole process, best of {rounds}", flush=True)
+    found: Pluto | None = cached_pluto()
+    if found is None:
+        print(f"  {missing_text()}: skipped", flush=True)
+        return False
+    with tempfile.TemporaryDirectory(prefix="rehearse-bench-pluto-") as tmp:
+        corpus = Path(tmp) / "corpus"
+        make_corpus(corpus, files, apis)
+        env = {**os.environ, "CI": "true", "PYTHONPATH": str(ROOT)}
+        pluto_cmd = command(found, corpus, TARGET)
+        pluto_s, plan_s, start_s = [], [], []
+        pluto_out = ""
+        for i in range(rounds):
+            seconds, pluto_out = child_cpu(pluto_cmd, env)
+            pluto_s.append(seconds)
+            reports = Path(tmp) / f"reports-{i}"
+            plan_s.append(child_cpu([sys.executable, "-m", "harness", "-q", "plan", "--from", SOURCE, "--to", TARGET,
+                                     "--manifests", str(corpus), "--report-dir", str(reports)], env)[0])
+            start_s.append(child_cpu([sys.executable, "-c", "pass"], env)[0])
+        doc = json.loads((Path(tmp) / f"reports-{rounds - 1}" / "report.json").read_text(encoding="utf-8"))
+    theirs = removed_objects(pluto_out)
+    ours = {(f["object"]["apiVersion"], f["object"]["kind"], f["object"].get("namespace") or "", f["object"]["name"])
+            for f in doc["findings"] if f["kind"] in ("removed-api", "deprecated-api")}
+    pluto_cpu, plan_cpu = min(pluto_s), min(plan_s)
+    row(f"pluto detect-files ({found.version})", f"{pluto_cpu:.3f} s", "", "")
+    ok_cpu = plan_cpu <= pluto_cpu
+    row("rehearse plan, reports written", f"{plan_cpu:.3f} s", f"pluto {pluto_cpu:.3f} s",
+        f"{plan_cpu / pluto_cpu:.2f}× pluto, target ≤ 1× {'ok' if ok_cpu else 'OVER'}")
+    row("  of which Python's own start (python -c pass)", f"{min(start_s):.3f} s", "", "")
+    missed = theirs - ours
+    row("objects pluto finds removed / rehearse misses", f"{len(theirs)} / {len(missed)}", "target misses 0",
+        "ok" if theirs and not missed else "WRONG")
+    for m in sorted(missed)[:10]:
+        print(f"    missed (pluto found it): {m}")
+    return ok_cpu and bool(theirs) and not missed
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ examples:
   rehearse run --from 1.27 --to 1.29 --snapshot prod.yaml --junit junit.xml
   rehearse plan --from 1.24 --to 1.26 --snapshot prod.yaml
   rehearse binaries ensure --version 1.28             print the directory holding the 1.28 binaries
+  rehearse doctor --from 1.27 --to 1.28               what this machine has and what that rehearsal needs
 
 exit codes: 0 nothing broke · 1 the upgrade broke something (plan: blockers) · 2 bad input ·
             3 infrastructure failure (doctor: a missing piece) · 130 interrupted (after cleanup)

@@ -22,12 +22,16 @@ def add_parser(subs: SubParsers, name: str, help_text: str) -> argparse.Argument
         "the snapshot or manifests that uses a removed API, removed flags and feature gates, add-ons outside\n"
         "their supported range, and kubelets beyond the skew policy. Exit 1 when there are blockers.",
         "  rehearse plan --from 1.24 --to 1.26 --snapshot prod.yaml\n"
-        "  rehearse plan --from 1.27 --to 1.29 --manifests ./gitops",
+        "  rehearse plan --from 1.27 --to 1.29 --manifests ./gitops\n"
+        "  rehearse plan --from 1.25 --to 1.26 --audit-log /var/log/kubernetes/audit.log*",
     )
     parser.add_argument("--from", dest="from_version", metavar="VERSION", required=True)
     parser.add_argument("--to", dest="to_version", metavar="VERSION", required=True)
     parser.add_argument("--snapshot", metavar="FILE")
     parser.add_argument("--manifests", nargs="+", default=[], metavar="PATH", help="manifest files or directories")
+    parser.add_argument("--audit-log", nargs="+", default=[], metavar="FILE",
+                        help="API server audit logs (audit.k8s.io/v1 events, JSON lines, gzip accepted): attribute "
+                             "each call to a removed or deprecated API to its caller")
     parser.add_argument("--report-dir", metavar="DIR", help="also write the report files here")
     parser.add_argument("--knowledge", action="append", default=[], metavar="DIR",
                         help="a directory of your own knowledge entries (removed_apis.yaml, fixes.yaml, "
@@ -54,7 +58,7 @@ def run(args: argparse.Namespace, ui: UI) -> int:
 
         snap = snapshot_io.load(Path(args.snapshot))
     report = plan(source, target, snapshot=snap, manifest_paths=[Path(p) for p in args.manifests],
-                  knowledge=knowledge, hops=hops)
+                  knowledge=knowledge, hops=hops, audit_logs=[Path(p) for p in args.audit_log])
     details = report.phases[0].details if report.phases else {}
     if args.manifests:
         ui.info(f"read {details.get('files', 0)} manifest files ({details.get('objects', 0)} documents)")

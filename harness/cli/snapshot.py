@@ -97,6 +97,11 @@ def run(args: argparse.Namespace, ui: UI) -> int:
         ui.note(f"not readable: {what}")
     if not snapshot.control_plane.visible:
         ui.note(f"control-plane flags {snapshot.control_plane.source}")
+    for r in snapshot.deprecated_api_requests or []:
+        gv = f"{r.group}/{r.version}" if r.group else r.version
+        removed = f", removed in {r.removed_release}" if r.removed_release else ""
+        ui.note(f"production still calls deprecated {gv} {r.resource}{removed} (apiserver_requested_deprecated_apis: "
+                "this API server instance, since it last started; `rehearse plan --audit-log` names the callers)")
     if output is None:
         try:
             sys.stdout.write(text)

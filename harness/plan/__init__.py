@@ -11,6 +11,8 @@
   flags, and kubeadm's feature gates;
 - :mod:`~harness.plan.notices`: behaviour changes with no API removal (``notices.yaml``: a frozen registry, a
   container runtime or cgroup version a hop drops, in-tree cloud providers, PodSecurityPolicy, legacy tokens);
+- :mod:`~harness.plan.usage`: deprecated APIs production still receives requests for (the snapshot's gauge);
+- :mod:`~harness.plan.audit`: who calls removed or deprecated APIs, from API server audit logs (``--audit-log``);
 - :mod:`~harness.plan.charts`: Helm charts whose ``kubeVersion`` excludes a hop;
 - :mod:`~harness.plan.addons`: add-on versions whose maintainers do not support a hop;
 - :mod:`~harness.plan.skew`: kubelets left further behind than the version skew policy allows.
@@ -25,9 +27,10 @@ from typing import Any
 
 from harness.knowledge import Knowledge, removed_admission_plugins
 from harness.manifests import find_manifests
-from harness.plan import addons, charts, flags, nodes, notices, skew
+from harness.plan import addons, charts, flags, nodes, notices, skew, usage
 from harness.plan._base import Hop, PlanState
 from harness.plan.apis import RemovedApis
+from harness.plan.audit import audit_findings, read_audit_logs
 from harness.plan.skew import kubelet_skew_allowed
 from harness.report.model import Phase, Report, verdict_of
 from harness.snapshot.model import Snapshot
@@ -38,13 +41,14 @@ __all__ = ["kubelet_skew_allowed", "plan"]
 
 def plan(source: Version, target: Version, *, snapshot: Snapshot | None, manifest_paths: Sequence[Path],
          knowledge: Knowledge, admission_plugins: Mapping[str, str] | None = None,
-         hops: Sequence[Version] | None = None) -> Report:
+         hops: Sequence[Version] | None = None, audit_logs: Sequence[Path] = ()) -> Report:
     """The findings of an upgrade from ``source`` to ``target``, from knowledge alone (no cluster).
 
     ``admission_plugins`` maps a removed admission plugin to the minor that removed it (default: the generated
     knowledge). ``hops`` are the versions to upgrade through, as ``catalogue().hops(source, target)`` returns them
-    (computed here when not given). Raises :class:`InputError` for a downgrade, an unreadable or malformed
-    manifest file.
+    (computed here when not given). ``audit_logs``: API server audit logs whose callers of removed or deprecated
+    APIs are attributed (:mod:`~harness.plan.audit`). Raises :class:`InputError` for a downgrade, an unreadable or
+    malformed manifest file or audit log.
     """
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     t0 = time.monotonic()
@@ -65,6 +69,9 @@ def plan(source: Version, target: Version, *, snapshot: Snapshot | None, manifes
         skew.kubelets(state, snapshot)
         addons.addons(state, snapshot)
         notices.notices(state, snapshot)
+        usage.production_calls(state, snapshot)
+    if audit_logs:
+        audit_findings(state, read_audit_logs(audit_logs, list(knowledge.apis.values())))
     for p in manifest_paths:
         found = find_manifests(Path(p))
         charts.directories(state, found.charts)

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.knowledge import RemovedApi
-from harness.manifests import NotYaml, last_applied, list_items, parse_documents, read_documents
+from harness.manifests import NotYaml, last_applied, list_items, parse_documents
 from harness.plan._base import PlanState
+from harness.plan._prescan import read_needed
 from harness.report.model import Finding, ObjectRef
 from harness.snapshot.model import HelmRelease, Snapshot
 
@@ -132,7 +133,7 @@ class RemovedApis:
         """The objects of one manifest file (a template that is not YAML as written is left out with a note)."""
         self.state.counts["files"] += 1
         try:
-            docs = read_documents(path)
+            docs = read_needed(path, self.removed)  # the documents no rule reads stand as {}
         except NotYaml as e:
             if not e.template:
                 raise

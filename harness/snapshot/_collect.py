@@ -30,14 +30,16 @@ from harness.snapshot._build import (
     workload_info,
 )
 from harness.snapshot._discovery import BUILT_IN_GROUPS, GroupInfo, ResourceType, aggregated, choose, groups_of
+from harness.snapshot._extras import component_configs, deprecated_requests, token_secrets
 from harness.snapshot._helm import HelmStorage
 from harness.snapshot._reader import JSON, ListFailed, Lists, Reader, Result, rejected_credentials
 from harness.snapshot._sanitize import OWNED, redact, sanitize, skip_reason
 from harness.snapshot._writers import Usage, control_plane_reason, record_usage
 from harness.snapshot.addons import WORKLOAD_KINDS, identify
-from harness.snapshot.model import ApiUsage, HelmRelease, NotRecreatable, Snapshot
+from harness.snapshot.model import ApiUsage, DeprecatedApiRequest, HelmRelease, NotRecreatable, Snapshot
 
 WORKERS = 4
+DEPRECATED_SOURCE = "apiserver_requested_deprecated_apis"
 LARGE_FIRST = frozenset({"configmaps", "secrets", "pods", "deployments", "replicasets", "services", "endpoints",
                          "endpointslices", "serviceaccounts", "rolebindings"})
 API_SERVICES = "/apis/apiregistration.k8s.io/v1/apiservices"
@@ -144,6 +146,7 @@ class _Collector:
         self.cluster_scoped: set[str] = set(CLUSTER_SCOPED_KINDS)
         self.not_recreatable: list[NotRecreatable] = []
         self.control_plane_pods: list[dict[str, Any]] | ListFailed = []
+        self.deprecated: list[DeprecatedApiRequest] | None = None
 
     # -- lists -----------------------------------------------------------------------------------------------
 
@@ -165,6 +168,7 @@ class _Collector:
         _Discovery(self).start()
         helm = HelmStorage(self.lists)
         self._submit_control_plane_pods()
+        self._submit_metrics()
         helm.submit()
         self.lists.drain()
         self.lists.progress.update("assembling the snapshot")
@@ -182,6 +186,16 @@ class _Collector:
 
         self.lists.submit("control-plane pods", ["/api/v1/namespaces/kube-system/pods"],
                           (("labelSelector", selector),), JSON, handle)
+
+    def _submit_metrics(self) -> None:
+        """The API server's deprecated-API gauge (``/metrics``, a non-resource GET the identity may lack)."""
+        def handle(result: Result) -> None:
+            if isinstance(result, ListFailed):
+                self.lists.unreadable("/metrics (the deprecated APIs production still calls)", result)
+            else:
+                self.deprecated = deprecated_requests(result)
+
+        self.lists.fetch_text("/metrics", "/metrics", handle)
 
     # -- assembling ------------------------------------------------------------------------------------------
 
@@ -214,6 +228,13 @@ class _Collector:
         workloads = [o for o in snap.objects if o.get("kind") in WORKLOAD_KINDS]
         snap.workloads = [workload_info(o) for o in workloads]
         snap.addons = identify(releases, workloads)
+        snap.component_configs = component_configs(self._listing("configmaps").raw)
+        if "secrets" in self.listings:
+            snap.service_account_tokens = token_secrets(self._listing("secrets").raw)
+        snap.deprecated_api_requests = self.deprecated
+        if self.deprecated is not None:
+            snap.source["deprecated-apis"] = (
+                f"{DEPRECATED_SOURCE} of the API server instance that answered, since it last started")
         snap.not_readable = sorted(set(self.lists.not_readable))
         snap.not_recreatable = self.not_recreatable
         return snap

@@ -239,6 +239,17 @@ class Lists:
 
         self.pending[self.pool.submit(get)] = (label, make, handle, False)
 
+    def fetch_text(self, label: str, path: str, handle: Handle) -> None:
+        """GET one text document (``/metrics``) in the pool; ``handle`` gets it as text, or the :class:`ListFailed`
+        it ended with, on the thread that calls :meth:`drain`. Not a list: progress does not count it."""
+        def get() -> _Fetched:
+            return _Fetched(path, [self.reader._raw(path, (), "text/plain")])
+
+        def make(fetched: _Fetched) -> Any:
+            return fetched.pages[0].decode("utf-8", errors="replace")
+
+        self.pending[self.pool.submit(get)] = (label, make, handle, False)
+
     def drain(self) -> None:
         """Handle every list submitted, including those submitted by handlers, as each arrives."""
         while self.pending:

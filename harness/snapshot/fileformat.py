@@ -60,6 +60,8 @@ _LIST_KEYS: dict[str, Any] = {
     "not_recreatable": lambda n: (n.kind, n.api_version),
     "objects": object_key,
     "not_readable": lambda s: s,
+    "service_account_tokens": object_key,
+    "deprecated_api_requests": lambda d: (d.group, d.version, d.resource, d.subresource),
 }
 
 
@@ -70,7 +72,7 @@ def dump(snapshot: Snapshot) -> str:
     pairs: list[tuple[str, Any]] = [("schema", SCHEMA)]
     for name in names:
         value = getattr(snapshot, name)
-        if name in _LIST_KEYS:
+        if name in _LIST_KEYS and value is not None:
             value = sorted(value, key=_LIST_KEYS[name])
         pairs.append((name, value))
     pairs.append((END_KEY, True))
@@ -222,6 +224,14 @@ def _check_objects(snapshot: Snapshot) -> None:
         if not isinstance(meta.get("name"), str) or not meta["name"]:
             raise _Invalid(f"expected a non-empty string, got {_show(meta.get('name'))}",
                            "objects", f"[{i}]", "metadata", "name")
+    for i, token in enumerate(snapshot.service_account_tokens or []):
+        at = ("service_account_tokens", f"[{i}]")
+        meta = token.get("metadata")
+        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
+            raise _Invalid(f"expected metadata with a name, got {_show(meta)}", *at, "metadata")
+        for key in ("data", "stringData"):
+            if key in token:
+                raise _Invalid("a token Secret is recorded without its data (metadata and type only)", *at, key)
     for i, crd in enumerate(snapshot.crds):
         for j, ver in enumerate(crd.versions):
             where = ("crds", f"[{i}]", "versions", f"[{j}]")

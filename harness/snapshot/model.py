@@ -133,6 +133,19 @@ class NotRecreatable:
 
 
 @dataclass
+class DeprecatedApiRequest:
+    """A deprecated group/version/resource the API server was asked for (its ``apiserver_requested_deprecated_apis``
+    gauge, read from ``/metrics``). The gauge is per API server instance and resets when that instance restarts: it
+    says what was called since then, on the instance that answered, and never who called."""
+
+    group: str  # "" for the core group
+    version: str
+    resource: str
+    subresource: str = ""
+    removed_release: str = ""  # "1.26" as the server labels it; "" when the server names no removal
+
+
+@dataclass
 class Snapshot:
     """One cluster, read-only and secret-free."""
 
@@ -150,6 +163,15 @@ class Snapshot:
     not_readable: list[str] = field(default_factory=list)  # "secrets (forbidden)", …
     masked: list[str] = field(default_factory=list)  # "<object>: <path> (<why>)" per value masked, never the value
     not_recreatable: list[NotRecreatable] = field(default_factory=list)  # kinds the rehearsal cannot host
+    # the kubelet's and kube-proxy's configuration ({"kubelet": KubeletConfiguration, "kube-proxy": …}) from
+    # kubeadm's ConfigMaps (kube-system/kubelet-config, kube-system/kube-proxy), redacted; {} when absent
+    component_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # service-account token Secrets (type kubernetes.io/service-account-token): apiVersion, kind, type and
+    # metadata (namespace, name, labels, the service-account annotations), never data; None when not collected
+    service_account_tokens: list[dict[str, Any]] | None = None
+    # deprecated APIs production still receives requests for (see DeprecatedApiRequest); None when /metrics was
+    # not read (the reason is in not_readable)
+    deprecated_api_requests: list[DeprecatedApiRequest] | None = None
     source: dict[str, str] = field(default_factory=dict)  # context, taken-at, rehearse version
 
 

@@ -72,6 +72,23 @@ PORT_OPTIONS = ("etcdPort", "etcdPeerPort", "kubeApiserverPort", "kubeController
 CREATE_ATTEMPTS = 3  # a port taken between choosing it and binding it: start again on fresh ports
 BIND_FAILED = "address already in use"
 
+# The apiserver's audit log (Metadata level: who called what, at which version, with which answer), in the
+# cluster's directory (0700, the file 0600), for :mod:`harness.observe`. Upgrades carry the flags (kwokctl's
+# record of the arguments), and the target appends to the same file. Lease renewals and health probes are left
+# out: they are most of the traffic and no add-on's API usage.
+AUDIT_DIR = "audit"
+AUDIT_LOG = "audit.log"
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  resources: [{group: coordination.k8s.io, resources: [leases]}]
+- level: None
+  nonResourceURLs: [/healthz, /healthz/*, /readyz, /readyz/*, /livez, /livez/*, /version]
+- level: Metadata
+"""
+
 
 def plan(name: str, version: Version, options: ClusterOptions, workdir: Path, root: Path,
          progress: Progress) -> tuple[Cluster, list[Action]]:
@@ -80,7 +97,8 @@ def plan(name: str, version: Version, options: ClusterOptions, workdir: Path, ro
     bins = binaries(version, progress)
     cluster = Cluster(
         name=name, provider="local", version=bins.version, kubeconfig=workdir / "kubeconfig.yaml",
-        workdir=workdir, options=options, meta={"created": time.time(), "binaries": str(bins.directory)},
+        workdir=workdir, options=options, meta={"created": time.time(), "binaries": str(bins.directory),
+                                                "audit_log": str(workdir / AUDIT_DIR / AUDIT_LOG)},
     )
     return cluster, [
         Action(f"starting control plane {bins.version} (etcd, apiserver, controller-manager, scheduler, kwok)",
@@ -104,9 +122,10 @@ def without_proxies(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in environ.items() if k.lower() not in _PROXY_VARIABLES}
 
 
-def kwokctl_config(options: ClusterOptions, ports: Mapping[str, int]) -> str:
+def kwokctl_config(options: ClusterOptions, ports: Mapping[str, int], audit: Path | None = None) -> str:
     """kwokctl's configuration: every component on loopback at ``ports``; the production flags of each component,
-    then :data:`FORCED_ARGS`; :data:`NO_EGRESS_ENV` in every component's environment."""
+    then :data:`FORCED_ARGS` (and the audit log's flags when ``audit`` names its directory); :data:`NO_EGRESS_ENV`
+    in every component's environment."""
     envs = [{"name": k, "value": v} for k, v in NO_EGRESS_ENV.items()]
     patches: list[dict[str, Any]] = [{"name": "etcd", "extraEnvs": envs}]
     for comp, args in (
@@ -116,7 +135,9 @@ def kwokctl_config(options: ClusterOptions, ports: Mapping[str, int]) -> str:
         ("kwok-controller", ()),
     ):
         extra = []
-        for arg in [*args, *FORCED_ARGS[comp]]:
+        audit_args = ([f"--audit-policy-file={audit / 'policy.yaml'}", f"--audit-log-path={audit / AUDIT_LOG}"]
+                      if audit is not None and comp == "kube-apiserver" else [])
+        for arg in [*args, *FORCED_ARGS[comp], *audit_args]:
             key, _, value = arg.lstrip("-").partition("=")
             extra.append({"key": key, "value": value, "override": False})  # appended: the last one wins
         patches.append({"name": comp, "extraArgs": extra, "extraEnvs": envs} if extra else
@@ -172,7 +193,9 @@ def _kwokctl_create(cluster: Cluster, bins: BinarySet, root: Path, ports: Mappin
     component's bind failure ends the wait at once: kwokctl would wait minutes for it, or not notice)."""
     cdir = cluster.workdir
     cfg = cdir / "rehearse-kwokctl.yaml"
-    write_private(cfg, kwokctl_config(cluster.options, ports))
+    audit = private_dir(cdir / AUDIT_DIR)
+    write_private(audit / "policy.yaml", AUDIT_POLICY)
+    write_private(cfg, kwokctl_config(cluster.options, ports, audit))
     args = [
         str(bins.path("kwokctl")), "create", "cluster", "--name", cluster.name, "--runtime", "binary",
         "--config", str(cfg),
