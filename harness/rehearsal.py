@@ -217,7 +217,8 @@ def _recreate(s: _State) -> None:
     s.api = api_client(s.cluster.kubeconfig)
     # production's URL webhooks are answered by a stand-in on an address of this machine the API server reaches
     safety = s.report.safety = s.report.safety or Safety()
-    stub = Stub(str(s.cluster.meta.get("callback_host", "127.0.0.1")), calls=safety.stub_calls)
+    stub = Stub(str(s.cluster.meta.get("callback_host", "127.0.0.1")), calls=safety.stub_calls,
+                port=int(s.cluster.meta.get("callback_port", 0)))
     s.cleanups.append(stub.stop)
     s.recreated = recreated = recreate(s.api, s.spec.snapshot, knowledge=s.spec.knowledge, progress=s.progress,
                                        stub=stub.start())

@@ -147,8 +147,8 @@ class Stub:
     have the report say it.
     """
 
-    def __init__(self, host: str = "127.0.0.1", calls: dict[str, int] | None = None) -> None:
-        self.host = host
+    def __init__(self, host: str = "127.0.0.1", calls: dict[str, int] | None = None, port: int = 0) -> None:
+        self.host, self.port = host, port  # port 0: any free one (kind reserves one its egress rules allow)
         self.calls: dict[str, int] = calls if calls is not None else {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -164,7 +164,7 @@ class Stub:
             (Path(tmp) / "key.pem").write_bytes(key)
             context.load_cert_chain(Path(tmp) / "chain.pem", Path(tmp) / "key.pem")
         try:
-            server = _Server((self.host, 0), self.calls)
+            server = _Server((self.host, self.port), self.calls)
         except OSError as e:
             raise InfraError(f"the webhook stand-in cannot listen on {self.host}: {e.strerror or e}") from e
         server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.providers.kind.egress import EgressPolicy, apply_script
+from harness.providers.kind.node import EgressPolicy, apply_script
 
 CLOSED = EgressPolicy(pods=("10.244.0.0/16",), services=("10.96.0.0/16",), nodes=("192.0.2.200",),
                       resolvers=("192.0.2.201",), callbacks=(("198.51.100.9", 8081),))

@@ -1,5 +1,5 @@
 """Pod egress confinement on the kind provider, without an engine: what the rules say, where their facts come
-from, and when they are applied (``harness.providers.kind.egress``)."""
+from, and when they are applied (``harness.providers.kind.node``)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import pytest
 from harness.errors import InfraError, InputError
 from harness.providers.base import Cluster, ClusterOptions
 from harness.providers.kind import KindProvider
-from harness.providers.kind.egress import (
+from harness.providers.kind.node import (
     MARK,
     MARK_CHAIN,
     EgressPolicy,
+    Node,
     apply_script,
     container_addresses,
     mark_rules,
@@ -26,7 +27,6 @@ from harness.providers.kind.egress import (
     resolvers,
     subnets,
 )
-from harness.providers.kind.node import Node
 from harness.versions import Version
 
 POLICY = EgressPolicy(pods=("10.244.0.0/16", "fd00:10:244::/56"), services=("10.96.0.0/16",),

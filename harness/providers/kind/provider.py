@@ -4,8 +4,8 @@ Lifecycle uses the real ``kind`` CLI (create, load, export logs, delete) on the 
 ``--from`` version, pinned by digest in the version catalogue (:mod:`.prepare`; a kind release that has images
 for every version of the rehearsal is picked; say so when none does). Operations on node containers use the
 docker SDK (:mod:`.node`); creation is :mod:`.provision`, kubeadm's upgrade :mod:`.upgrade`. Pods reach nothing
-outside the cluster but the ranges ``ClusterOptions.allow_egress`` opens (:mod:`.egress`); the API server's port
-is published on 127.0.0.1 only. Clusters are deleted on success, failure and Ctrl-C unless kept.
+outside the cluster but the ranges ``ClusterOptions.allow_egress`` opens (:class:`.node.KindEgress`); the API
+server's port is published on 127.0.0.1 only. Clusters are deleted on success, failure and Ctrl-C unless kept.
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ from harness.providers.base import (
     run_actions,
     state_root,
 )
-from harness.providers.kind.egress import KindEgress
-from harness.providers.kind.node import HELPER_LABEL, KindNodes
+from harness.providers.kind.node import HELPER_LABEL, KindEgress, KindNodes
 from harness.providers.kind.prepare import KindRelease
 from harness.providers.kind.provision import DEFAULT_MAX_NODES, KindProvision
 from harness.providers.kind.upgrade import KindUpgrade

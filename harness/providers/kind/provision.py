@@ -13,8 +13,7 @@ import yaml
 from harness.errors import InfraError
 from harness.progress import Progress
 from harness.providers.base import Action, Cluster, ClusterOptions, NodeSpec, write_meta
-from harness.providers.kind.egress import KindEgress
-from harness.providers.kind.node import KindNodes
+from harness.providers.kind.node import KindEgress, KindNodes
 from harness.providers.kind.prepare import KindRelease
 from harness.versions import Version
 

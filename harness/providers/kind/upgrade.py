@@ -5,7 +5,7 @@ version's node image, copied into every node container (``/kinder/upgrade/<versi
 node's containerd; ``kubeadm upgrade apply`` runs on the first control-plane node, ``kubeadm upgrade node`` on the
 other control-plane nodes and then on the workers; then, node by node: cordon, drain (through the Eviction API, so
 PodDisruptionBudgets are respected; a drain a PDB blocks is a finding), swap the kubelet (and kubectl), restart
-it, wait for the node to report the new version, confine its pods' egress again (:mod:`.egress`), uncordon.
+it, wait for the node to report the new version, confine its pods' egress again (:class:`.node.KindEgress`), uncordon.
 """
 
 from __future__ import annotations
@@ -33,8 +33,7 @@ from harness.processes import named_cause
 from harness.progress import Progress
 from harness.providers._api import ApiEndpoint, DowntimeMonitor, endpoint
 from harness.providers.base import Cluster, UpgradeResult, component_failure, write_meta
-from harness.providers.kind.egress import KindEgress
-from harness.providers.kind.node import HELPER_LABEL, KindNodes, Node, last_error_line, last_line
+from harness.providers.kind.node import HELPER_LABEL, KindEgress, KindNodes, Node, last_error_line, last_line
 from harness.providers.kind.prepare import KindRelease
 from harness.report.model import Finding, ObjectRef
 from harness.versions import Version
