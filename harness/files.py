@@ -30,3 +30,14 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o666) -> None:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def cache_root() -> Path:
+    """``$REHEARSE_CACHE_DIR``, else ``$XDG_CACHE_HOME/rehearse``, else ``~/.cache/rehearse``: binaries, tools,
+    node-image inputs and the parsed knowledge live there."""
+    env = os.environ.get("REHEARSE_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "rehearse"

@@ -35,7 +35,7 @@ __all__ = ["LAST_APPLIED", "MANIFEST_SUFFIXES", "HelmChart", "ManifestFiles", "N
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # The C loader when PyYAML was built with libyaml: several times faster than the pure-Python one.
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built in: several times faster
 
 
 class NotYaml(InputError):
@@ -93,7 +93,7 @@ def read_documents(path: Path) -> list[Any]:
 def parse_documents(data: str | bytes, where: str) -> list[Any]:
     """Every YAML document of ``data``; :class:`NotYaml` naming ``where`` when it is not YAML."""
     try:
-        return list(yaml.load_all(data, Loader=_LOADER))
+        return list(yaml.load_all(data, Loader=YAML_LOADER))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark is not None else ""
@@ -126,7 +126,7 @@ def last_applied(obj: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def _chart_kube_version(chart_dir: Path) -> str:
     try:
-        doc = yaml.load((chart_dir / "Chart.yaml").read_bytes(), Loader=_LOADER)
+        doc = yaml.load((chart_dir / "Chart.yaml").read_bytes(), Loader=YAML_LOADER)
     except (OSError, yaml.YAMLError):
         return ""
     value = doc.get("kubeVersion") if isinstance(doc, dict) else None

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 import yaml
 
 from harness.errors import InputError
+from harness.manifests import YAML_LOADER
 
 _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$")
 
@@ -195,7 +196,7 @@ def read_catalogue_file(text: str) -> CatalogueFile:
             break
         if line.startswith(NOTE_PREFIX):
             notes.append(line.rstrip())
-    doc = yaml.safe_load(text)
+    doc = yaml.load(text, Loader=YAML_LOADER)
     if not isinstance(doc, dict) or not isinstance(doc.get("minors"), dict):
         raise InputError("version catalogue: no 'minors' mapping")
     generated = doc.get("generated")

@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         documents = parse_floor(paths)  # warms the page cache for everyone
         cli = [sys.executable, "-m", "harness", "-q", "plan", "--from", SOURCE, "--to", TARGET, "--manifests",
                str(corpus)]
-        env = {**os.environ, "CI": "true", "PYTHONPATH": str(ROOT)}
+        env = cli_env()
         start_cmd = [sys.executable, "-m", "harness", "plan", "--help"]
         start = best(lambda: subprocess.run(start_cmd, env=env, capture_output=True, check=False), args.rounds)
         floor_s, plan_s, cli_s = [], [], []
@@ -222,6 +222,15 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if args.strict and not (ok_plan and ok_answers and ok_pluto) else 0
 
 
+def cli_env() -> dict[str, str]:
+    """The CLI's environment as installed: bytecode cached (pip and pipx compile it at install; a machine that sets
+    PYTHONDONTWRITEBYTECODE would otherwise recompile every module on every run and time the compiler)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(CI="true", PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "harness")], check=True, env=env)
+    return env
+
+
 def child_cpu(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, str]:
     """Run ``cmd``; its CPU time (user + sys, as /usr/bin/time counts it) and its stdout."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -241,7 +250,7 @@ def versus_pluto(files: int, rounds: int, apis: list[RemovedApi]) -> bool:
     with tempfile.TemporaryDirectory(prefix="rehearse-bench-pluto-") as tmp:
         corpus = Path(tmp) / "corpus"
         make_corpus(corpus, files, apis)
-        env = {**os.environ, "CI": "true", "PYTHONPATH": str(ROOT)}
+        env = cli_env()
         pluto_cmd = command(found, corpus, TARGET)
         pluto_s, plan_s, start_s = [], [], []
         pluto_out = ""

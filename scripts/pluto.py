@@ -2,9 +2,10 @@
 """Fairwinds pluto, the tool users would otherwise run to find removed APIs in manifests: where its binary is cached
 and what it finds, for the plan benchmark (scripts/bench_plan.py).
 
-pluto is not on the Go module proxy and this project never ships, commits or builds it from a recipe here: a
-binary built by hand from a copy of github.com/FairwindsOps/pluto (`go build ./cmd/pluto` in that copy) is looked
-for at ``$REHEARSE_PLUTO`` or ``<rehearse cache>/tools/pluto/<commit or tag>/pluto``, the newest such directory first.
+This project never ships, commits or builds pluto (no build recipe lives here): a binary built by hand, outside
+the project, from a copy of github.com/FairwindsOps/pluto is looked for at ``$REHEARSE_PLUTO`` or
+``<rehearse cache>/tools/pluto/<commit>/pluto``, the newest such directory first (a ``SOURCE`` file beside it may
+say which release it is).
 
     python scripts/pluto.py            # prints the cached binary's path and version, or why there is none
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.binaries._cache import cache_root  # noqa: E402
+from harness.files import cache_root  # noqa: E402
 
 Found = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
 
@@ -49,7 +50,7 @@ def cached_pluto() -> Pluto | None:
 def missing_text() -> str:
     """One line saying where a pluto binary is looked for."""
     return (f"no pluto binary at $REHEARSE_PLUTO or {cache_root() / 'tools' / 'pluto' / '<commit>' / 'pluto'} "
-            "(build one by hand from a copy of github.com/FairwindsOps/pluto: go build ./cmd/pluto)")
+            "(a binary built by hand from github.com/FairwindsOps/pluto, outside this project)")
 
 
 def command(pluto: Pluto, directory: Path, target: str) -> list[str]:

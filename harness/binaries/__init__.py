@@ -21,6 +21,7 @@ import yaml
 
 from harness.binaries import _cache, _download, _gobuild
 from harness.errors import BinaryUnavailable, InputError
+from harness.files import cache_root
 from harness.progress import NullProgress, Progress
 from harness.versions import Catalogue, Version, catalogue
 
@@ -245,7 +246,7 @@ def ensure_tool(tool: str, release: str | None = None, *, sources: Iterable[str]
         raise InputError(f"unknown tool {tool!r}: choose from {', '.join(sorted(_sources()['tools']))}")
     if release is not None and not re.fullmatch(r"\d+\.\d+\.\d+", release):
         raise InputError(f"bad {tool} release {release!r}: expected X.Y.Z")
-    root = cache_dir or _cache.cache_root()
+    root = cache_dir or cache_root()
     root.mkdir(parents=True, exist_ok=True)
     directory, _ = _ensure_tool(root, tool, _allowed(sources), progress or NullProgress(), release)
     return directory
@@ -270,7 +271,7 @@ def ensure(
     unknown = [c for c in components if c not in ALL_COMPONENTS]
     if unknown:
         raise InputError(f"unknown component {unknown[0]!r}: choose from {', '.join(ALL_COMPONENTS)}")
-    root = cache_dir or _cache.cache_root()
+    root = cache_dir or cache_root()
     root.mkdir(parents=True, exist_ok=True)
     k8s = [c for c in components if c in KUBERNETES_COMPONENTS]
     start = time.monotonic()
@@ -292,7 +293,7 @@ def ensure(
 
 def clear(cache_dir: Path | None = None) -> None:
     """Remove the whole binary cache."""
-    shutil.rmtree(cache_dir or _cache.cache_root(), ignore_errors=True)
+    shutil.rmtree(cache_dir or cache_root(), ignore_errors=True)
 
 
 def tool_version(tool: str) -> str:
@@ -300,6 +301,5 @@ def tool_version(tool: str) -> str:
     return str(_sources()["tools"][tool]["version"])
 
 
-cache_root = _cache.cache_root
 link = _cache.link
 locked = _cache.locked

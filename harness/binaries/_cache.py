@@ -15,16 +15,6 @@ from typing import Any
 from harness.files import write_atomic
 
 
-def cache_root() -> Path:
-    """``$REHEARSE_CACHE_DIR``, else ``$XDG_CACHE_HOME/rehearse``, else ``~/.cache/rehearse``."""
-    env = os.environ.get("REHEARSE_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "rehearse"
-
-
 @contextlib.contextmanager
 def locked(root: Path, name: str) -> Iterator[None]:
     """Hold an exclusive lock named ``name`` under ``root`` (blocks while another run holds it)."""

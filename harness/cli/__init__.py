@@ -80,6 +80,9 @@ def _add_verbosity(parser: argparse.ArgumentParser, suppress: bool = False) -> N
                         help="errors and the final result only")
 
 
+_VERBOSITY = ("-v", "-vv", "-vvv", "--verbose", "-q", "--quiet")
+
+
 def _default_to_run(argv: list[str]) -> list[str]:
     """``rehearse --from X --to Y`` means ``rehearse run --from X --to Y``."""
     if not argv or argv[0] in SUBCOMMANDS:
@@ -87,7 +90,7 @@ def _default_to_run(argv: list[str]) -> list[str]:
     top_level = {"-h", "--help", "--version"}
     if any(a in top_level for a in argv):
         return argv
-    first = next((a for a in argv if a not in ("-v", "-vv", "-vvv", "--verbose", "-q", "--quiet")), None)
+    first = next((a for a in argv if a not in _VERBOSITY), None)
     if first is not None and first.startswith("-"):
         return ["run", *argv]
     return argv
@@ -101,7 +104,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rehearse`` console script."""
     args_list = _default_to_run(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser(args_list[0] if args_list and args_list[0] in SUBCOMMANDS else None)
+    command = next((a for a in args_list if a not in _VERBOSITY), None)
+    parser = build_parser(command if command in SUBCOMMANDS else None)
     args = parser.parse_args(args_list)
     if not getattr(args, "command", None):
         parser.print_help()

@@ -64,10 +64,10 @@ def run(args: argparse.Namespace, ui: UI) -> int:
         ui.info(f"read {details.get('files', 0)} manifest files ({details.get('objects', 0)} documents)")
     for note in report.notes:
         ui.note(note)
-    warnings = _warnings(report)
+    warnings = _warnings(report) if ui.verbosity >= 0 else None
     if warnings is not None:
         ui.out.print(warnings)
-    ui.out.print(render(report))
+    ui.out.print(render(report, brief=ui.verbosity < 0))
     if args.report_dir or args.junit or args.json or args.markdown:
         import tempfile
 

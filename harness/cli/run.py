@@ -125,7 +125,7 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     ui.info(f"rehearsing {source} → {target} ({what}) on the {spec.provider.name} provider")
     report = rehearse(spec, progress=ui)
     ui.close()
-    ui.out.print(render(report))
+    ui.out.print(render(report, brief=ui.verbosity < 0))
     ui.info(f"reports: {', '.join(str(p) for p in written.values())}")
     kept = next((p.details for p in report.phases if p.name == "cleanup" and p.details.get("kept")), None)
     if kept:

@@ -18,6 +18,7 @@ from typing import IO, Any
 from harness import binaries
 from harness.doctor._rows import Row, estimates, minutes, size
 from harness.errors import BinaryUnavailable
+from harness.files import cache_root
 from harness.providers import Choice
 from harness.versions import Version
 
@@ -83,7 +84,7 @@ def _release_url(key: str, version: str, name: str) -> tuple[str, str]:
 def _tool_need(tool: str, release: str, minor: str, required: bool) -> _Need:
     """``tool`` at ``release`` (``0.25.0``), cached where :func:`harness.binaries.ensure_tool` keeps it."""
     names = [b for b, t in binaries.TOOL_BINARIES.items() if t == tool]
-    directory = binaries.cache_root() / "tools" / tool / f"v{release}"
+    directory = cache_root() / "tools" / tool / f"v{release}"
     cached = str(directory) if all((directory / b).is_file() for b in names) else None
     if cached is None and tool == "kind" and (found := shutil.which("kind")):  # the provider takes it from PATH too
         try:
@@ -127,7 +128,7 @@ def locate(choice: Choice, versions: Sequence[Version]) -> list[_Need]:
 
 def _cached_kubernetes(version: Version, names: Sequence[str]) -> binaries.BinarySet | None:
     """The cached binaries of ``version`` (a recorded substitution honoured), or None; reads only."""
-    if not binaries.cache_root().is_dir():
+    if not cache_root().is_dir():
         return None
     try:
         return binaries.ensure(version, names, sources=("cache",))
@@ -219,9 +220,9 @@ def disk_rows(needs: Sequence[_Need], go: _Go) -> list[Row]:
         where, total, whats = places.get(dev, (path, 0.0, []))
         places[dev] = (where, total + mb, [*whats, what] if mb else whats)
 
-    add(binaries.cache_root(), sum(est.disk_mb[n.key] for n in fetch), "binaries")
+    add(cache_root(), sum(est.disk_mb[n.key] for n in fetch), "binaries")
     if builds:
-        add(go.cache or binaries.cache_root(), sum(est.build_disk_mb[n.key] for n in builds), "Go build caches")
+        add(go.cache or cache_root(), sum(est.build_disk_mb[n.key] for n in builds), "Go build caches")
     rows = []
     for where, mb, whats in places.values():
         free = shutil.disk_usage(_existing(where)).free / 1e6

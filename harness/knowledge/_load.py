@@ -10,6 +10,7 @@ from typing import Any, NoReturn, TypeVar
 import yaml
 
 from harness.errors import InputError
+from harness.manifests import YAML_LOADER
 
 _DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
 GROUP_VERSION_RE = re.compile(rf"^(?:{_DNS_LABEL}(?:\.{_DNS_LABEL})*/)?v[1-9][0-9]*(?:(?:alpha|beta)[1-9][0-9]*)?$")
@@ -39,7 +40,7 @@ class Located:
 def read_entries(text: str, where: str) -> list[tuple[int, dict[str, Any]]]:
     """The ``entries`` list of a knowledge file, as (index, mapping) pairs."""
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=YAML_LOADER)
     except yaml.YAMLError as e:
         raise InputError(f"knowledge file {where}: not valid YAML: {e}") from e
     if doc is None:

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from harness.errors import InputError
+from harness.manifests import YAML_LOADER
 
 _SA_PREFIX = "system:serviceaccount:kube-system:"
 
@@ -48,7 +49,7 @@ def _strings(value: Any, where: str) -> list[str]:
 
 def parse(text: str) -> ApiCallers:
     """The callers file's content; :class:`InputError` naming the field for a malformed one."""
-    data = yaml.safe_load(text) or {}
+    data = yaml.load(text, Loader=YAML_LOADER) or {}
     if not isinstance(data, dict) or not isinstance(data.get("control_plane"), dict):
         raise InputError("api_callers.yaml: expected a mapping with 'control_plane' and 'known'")
     cp = data["control_plane"]

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from harness.errors import InputError
+from harness.knowledge._cache import cached
 from harness.knowledge._load import (
     COMPONENT_RE,
     FLAG_RE,
@@ -201,25 +203,35 @@ def _by_addon(lines: Iterable[tuple[int, int, AddonSupport]]) -> dict[str, tuple
 
 def load_knowledge(extra_dirs: Sequence[Path] = (), *, generated: bool = True) -> Knowledge:
     """The packaged knowledge, extended and overridden by each of ``extra_dirs`` in order, then completed with
-    the facts generated from the real binaries (``generated=False``: the curated files alone)."""
-    builder = _Builder({}, {}, {})
+    the facts generated from the real binaries (``generated=False``: the curated files alone). Parsed once per
+    set of files and cached (:mod:`._cache`)."""
     data = resources.files("harness.data").joinpath("knowledge")
-    for name in FILE_NAMES:
-        builder.add(name, data.joinpath(name).read_text(encoding="utf-8"), f"harness/data/knowledge/{name}")
+    user: list[Path] = []
     for d in extra_dirs:
         directory = Path(d)
         if not directory.is_dir():
             raise InputError(f"knowledge directory {directory} does not exist or is not a directory")
-        present = [n for n in FILE_NAMES if (directory / n).is_file()]
+        present = [directory / n for n in FILE_NAMES if (directory / n).is_file()]
         if not present:
             raise InputError(f"knowledge directory {directory} holds none of {', '.join(FILE_NAMES)}")
-        for name in present:
-            path = directory / name
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as e:
-                raise InputError(f"knowledge file {path}: cannot be read: {e}") from e
-            builder.add(name, text, str(path))
+        user += present
+    packaged = Path(str(data))
+    if not packaged.is_dir():  # not unpacked on disk (a zip): nothing to key a cache on
+        return _parse(data, user, generated)
+    inputs = [*(p for p in packaged.rglob("*") if p.is_file()), *user]
+    return cached(inputs, f"-{generated}-{len(user)}", lambda: _parse(data, user, generated))
+
+
+def _parse(data: Any, user: list[Path], generated: bool) -> Knowledge:
+    builder = _Builder({}, {}, {})
+    for name in FILE_NAMES:
+        builder.add(name, data.joinpath(name).read_text(encoding="utf-8"), f"harness/data/knowledge/{name}")
+    for path in user:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"knowledge file {path}: cannot be read: {e}") from e
+        builder.add(path.name, text, str(path))
     # Facts derived from the real binaries (harness/data/knowledge/generated/) fill in what neither the curated
     # files nor the user's directories say; those keep precedence (they carry the guide's wording and sources).
     if not generated:

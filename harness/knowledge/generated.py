@@ -19,10 +19,10 @@ import yaml
 from harness.errors import InputError
 from harness.knowledge._load import GATE_RE, GROUP_VERSION_RE, KIND_RE, MINOR_RE, minor_key
 from harness.knowledge.model import Knowledge, OptionType, RemovedApi, RemovedOption
+from harness.manifests import YAML_LOADER
 
 SCHEMA = "rehearse/knowledge-generated/v2"
 SCHEMAS = ("rehearse/knowledge-generated/v1", SCHEMA)  # v1: binaries only, control-plane components
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def generated_dir() -> Path:
@@ -63,7 +63,7 @@ def load_generated(directory: Path | None = None) -> list[dict[str, Any]]:
     docs = []
     for path in sorted(directory.glob("*.yaml")):
         try:
-            doc = yaml.load(path.read_bytes(), Loader=_LOADER)
+            doc = yaml.load(path.read_bytes(), Loader=YAML_LOADER)
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
             raise InputError(f"generated knowledge {path}: cannot be read: {e}") from e
         docs.append(_check_doc(doc, str(path)))

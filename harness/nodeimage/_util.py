@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.binaries import cache_root
 from harness.engine import run_in
 from harness.errors import InfraError
+from harness.files import cache_root
 
 # The node-image layout of kind's Go module (images/base/files) at the release rehearse runs is the contract.
 KIND_MODULE = "sigs.k8s.io/kind"

@@ -13,7 +13,8 @@ say the same way in :mod:`~harness.report.facts`; file writing in :mod:`~harness
 
 from __future__ import annotations
 
-from harness.report.json import ReportFileError, load_report
+from typing import TYPE_CHECKING, Any
+
 from harness.report.model import (
     SCHEMA,
     CheckOutcome,
@@ -29,7 +30,25 @@ from harness.report.model import (
     classify,
     verdict_of,
 )
-from harness.report.write import write_reports
+
+if TYPE_CHECKING:
+    from harness.report.json import ReportFileError, load_report
+    from harness.report.write import write_reports
+
+# The writers (junitparser, the HTML and Markdown renderers) are imported when first used: every stage imports the
+# model through this package, and a plan that writes no report should not pay for them.
+_LAZY = {"ReportFileError": "harness.report.json", "load_report": "harness.report.json",
+         "write_reports": "harness.report.write"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "SCHEMA",

@@ -94,9 +94,12 @@ def safety_line(report: Report) -> Text:
     return Text("safety: " + facts.safety_line(report), style="dim")
 
 
-def render(report: Report) -> RenderableType:
+def render(report: Report, *, brief: bool = False) -> RenderableType:
     """The sections that have rows, the verdict in one line, the coverage in the next, then the safety line (when
-    the report recorded it: not for a plan, nor a report from an older rehearse)."""
+    the report recorded it: not for a plan, nor a report from an older rehearse). ``brief`` (``-q``): the verdict
+    line alone — the report files hold the rest."""
+    if brief:
+        return verdict_line(report)
     parts = [*sections(report), verdict_line(report), coverage_line(report)]
     if report.safety is not None:
         parts.append(safety_line(report))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from typing import Any
 
 import yaml
@@ -33,12 +32,12 @@ from harness.snapshot._redact import (
     REFERENCE,
     Session,
     b64_decoded,
-    classify,
     current,
     hint,
     is_masked,
     is_plural,
     is_safe_blob,
+    key_classifier,
     looks_random,
     mask_for,
     qualifies,
@@ -53,8 +52,21 @@ SECRET_PLACEHOLDERS = {
     ("kubernetes.io/ssh-auth", "ssh-privatekey"): base64.b64encode(REDACTED.encode()).decode(),
 }
 NORMAL, _BAG, _SHAPES = 0, 1, 2  # walk modes: by key name; everything a credential; shapes only
+# (string, entropy) pairs that :meth:`Redactor.text` left as they were under the built-in rules: values repeat across
+# objects (images, policies, names), and what text() does depends on nothing else; bounded, cleared when full
+_CLEAN: set[tuple[str, bool]] = set()
+_CLEAN_MAX, _CLEAN_LONGEST = 65536, 512
 LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_LONG_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-]{20,}")
+# a run of 20 or more of [A-Za-z0-9+/=_-] (what a generated token is made of), found by mapping those characters to
+# "a" and every other to " " (non-Latin-1 ones are "?" first): a tenth of what a regular expression search costs
+_TOKEN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-"
+_TOKEN_MAP = bytes(ord("a") if i in _TOKEN_CHARS else ord(" ") for i in range(256))
+_TOKEN_RUN = b"a" * 20
+
+
+def has_long_token(s: str) -> bool:
+    """Whether ``s`` holds a run of 20 or more token characters (``[A-Za-z0-9+/=_-]{20,}``)."""
+    return _TOKEN_RUN in s.encode("latin-1", "replace").translate(_TOKEN_MAP)
 # fields of built-in kinds whose schema leaves no room for a credential (quantities, label selectors, enums, paths)
 _SCHEMA_ONLY = frozenset({
     "labels", "managedFields", "ownerReferences", "resources", "ports", "selector", "matchLabels", "matchExpressions",
@@ -120,9 +132,13 @@ class Redactor:
         self.changed = False
         self.originals: set[str] = set()
         self.skip = _SCHEMA_ONLY if builtin else _NEVER
+        self.kind_of = key_classifier(self.policy)  # (key, flat) -> CREDENTIAL, REFERENCE, ...
+        self.builtin_rules = not self.policy.redact_keys and not self.policy.keep_keys
+        self.noted = 0
 
     def note(self, path: Path, why: str, original: Any = None) -> None:
         self.changed = True
+        self.noted += 1
         if isinstance(original, str) and original:
             self.originals.add(original)
         if self.masks is not None:
@@ -165,6 +181,19 @@ class Redactor:
         """A string not named a credential: shapes; documents parsed; base64 looked into; random tokens masked."""
         if len(s) < 8:
             return s
+        if not self.builtin_rules or len(s) > _CLEAN_LONGEST:
+            return self._text(s, path, entropy)
+        if (s, entropy) in _CLEAN:
+            return s
+        noted = self.noted
+        new = self._text(s, path, entropy)
+        if new is s and self.noted == noted:
+            if len(_CLEAN) >= _CLEAN_MAX:
+                _CLEAN.clear()
+            _CLEAN.add((s, entropy))
+        return new
+
+    def _text(self, s: str, path: Path, entropy: bool) -> str:
         if "\n" in s or s[0] in "{[":
             return self.document(s, path)
         new = self.shaped(s, path)
@@ -191,7 +220,7 @@ class Redactor:
         if is_safe_blob(new):
             return new
         stripped = new.lstrip()
-        if not (new.count("\n") or stripped[:1] in "{[") or not (hint(new) or _LONG_TOKEN.search(new)):
+        if not (new.count("\n") or stripped[:1] in "{[") or not (hint(new) or has_long_token(new)):
             return new
         as_json = stripped[:1] in "{["
         try:
@@ -245,7 +274,7 @@ class Redactor:
             if not arg.startswith("-"):
                 continue
             name, eq, value = arg.partition("=")
-            if classify(name.lstrip("-"), True, self.policy) != CREDENTIAL:
+            if self.kind_of(name.lstrip("-"), True) != CREDENTIAL:
                 continue
             if eq and not is_masked(value):
                 self.note((path, i, True), "credential flag", value)
@@ -260,14 +289,14 @@ class Redactor:
         if mode != _SHAPES and isinstance(name, str) and isinstance(value, (str, int, float)) \
                 and not isinstance(value, bool):  # env, Helm parameters, HTTP headers: {name, value}
             skip = "value"
-            kind = classify(name, True, self.policy)
+            kind = self.kind_of(name, True)
             vpath = (path, "value", False)
             if kind == CREDENTIAL or mode == _BAG:
                 d["value"] = self.credential(value, vpath, "credential name")
             elif isinstance(value, str) and len(value) >= 8:
                 d["value"] = self.shaped(value, vpath) if kind in (REFERENCE, KEEP) else self.text(
                     value, vpath, kind != PLAIN)
-        policy, schema_only = self.policy, self.skip
+        kind_of, schema_only = self.kind_of, self.skip
         for k, v in d.items():
             if v is None or v is True or v is False or k == skip or k in schema_only:
                 continue
@@ -275,7 +304,7 @@ class Redactor:
                 if not isinstance(v, (int, float)):
                     d[k] = self.walk(v, (path, k, False), _SHAPES, k)
                 continue
-            kind = classify(k, False, policy)
+            kind = kind_of(k, False)
             if kind == "key":
                 kind = CREDENTIAL if mode == _BAG or qualifies(parent) else PLAIN
             elif mode == _BAG and kind not in (REFERENCE, KEEP, PLAIN):
@@ -307,7 +336,7 @@ class Redactor:
                 annotations[k] = self.embedded(v, p, compact=k == LAST_APPLIED)
                 continue
             name = k.rsplit("/", 1)[-1]
-            kind = classify(name, True, self.policy)
+            kind = self.kind_of(name, True)
             if kind == CREDENTIAL and words(name)[-1] not in ("secret", "secrets") and not v.startswith("/"):
                 annotations[k] = self.credential(v, p)  # auth-secret and the like name a Secret: kept
             elif kind in (REFERENCE, KEEP, CREDENTIAL):
@@ -373,7 +402,7 @@ def _configmap(obj: dict[str, Any], r: Redactor, prefix: Path) -> None:
             if not isinstance(v, str):
                 continue
             p = (base, str(k), False)
-            kind = classify(str(k), True, r.policy)
+            kind = r.kind_of(str(k), True)
             if kind == CREDENTIAL:
                 data[k] = r.credential(v, p)
             elif kind in (REFERENCE, KEEP):

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from harness.binaries._cache import cache_root, locked
+from harness.binaries._cache import locked
+from harness.files import cache_root
 from harness.versions import Version, catalogue
 
 REPO = Path(__file__).resolve().parents[2]

@@ -118,9 +118,32 @@ def test_production_flags_become_kubeadm_patches(tmp_path: Path) -> None:
     patch = yaml.safe_load(cfg["kubeadmConfigPatches"][0])
     assert patch["kind"] == "ClusterConfiguration"
     assert patch["apiServer"]["extraArgs"] == {"enable-admission-plugins": "NodeRestriction,PodSecurity",
-                                               "audit-log-maxage": "7"}
+                                               "audit-log-maxage": "7",
+                                               "audit-policy-file": "/etc/kubernetes/audit/policy.yaml",
+                                               "audit-log-path": "/var/log/kubernetes/audit/audit.log"}
     assert patch["scheduler"]["extraArgs"] == {"v": "2"}
     assert "controllerManager" not in patch
+
+
+def test_the_audit_log_is_bound_to_the_cluster_directory(tmp_path: Path) -> None:
+    """Each control plane binds the policy read-only and a directory of its own; the first one's is observed."""
+    nodes = [NodeSpec("cp1", control_plane=True), NodeSpec("cp2", control_plane=True), NodeSpec("w1")]
+    options = ClusterOptions(nodes=nodes, apiserver_args=["--audit-log-path=/elsewhere.log"])
+    provider = KindProvider(max_nodes=3)
+    cluster, _ = provider.provision.plan("c1", Version(1, 27, 16), options, tmp_path)
+    cluster.meta["image"] = "img:v1.27.16"
+    assert cluster.meta["audit_log"] == str(tmp_path / "audit" / "audit.log")
+    cfg = provider.provision.kind_config(cluster)
+    patch = yaml.safe_load(cfg["kubeadmConfigPatches"][0])
+    assert patch["apiServer"]["extraArgs"]["audit-log-path"] == "/var/log/kubernetes/audit/audit.log"
+    volumes = {v["name"]: v for v in patch["apiServer"]["extraVolumes"]}
+    assert volumes["audit-policy"]["readOnly"] is True and volumes["audit-policy"]["pathType"] == "File"
+    assert volumes["audit-log"]["mountPath"] == "/var/log/kubernetes/audit"
+    mounts = [{m["containerPath"]: m for m in n.get("extraMounts", [])} for n in cfg["nodes"]]
+    assert mounts[0]["/var/log/kubernetes/audit"]["hostPath"] == str(tmp_path / "audit")
+    assert mounts[1]["/var/log/kubernetes/audit"]["hostPath"] == str(tmp_path / "audit-2")
+    assert mounts[0]["/etc/kubernetes/audit/policy.yaml"]["readOnly"] is True
+    assert mounts[2] == {}
 
 
 def test_unavailable_without_an_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

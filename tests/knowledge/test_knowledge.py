@@ -39,7 +39,7 @@ def k() -> Knowledge:
 def test_data_directory_holds_only_yaml() -> None:
     data = resources.files("harness.data").joinpath("knowledge")
     names = sorted(p.name for p in data.iterdir() if not p.name.startswith(".") and p.name != "generated")
-    assert names == sorted(FILE_NAMES)
+    assert names == sorted([*FILE_NAMES, "api_callers.yaml"])  # the callers table is read by harness.knowledge.callers
 
 
 def test_packaged_data_loads(k: Knowledge) -> None:
@@ -356,3 +356,23 @@ def test_bad_user_directories(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match=re.escape("holds none of " + ", ".join(FILE_NAMES))):
         load_knowledge([tmp_path / "empty"])
+
+
+def test_parsed_knowledge_is_cached_and_keyed_by_its_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second load reads the cache; a user's knowledge file that changes is parsed again (the key follows the
+    files, so a cache can never answer for other data)."""
+    import pickle
+
+    from harness.knowledge import load_knowledge
+
+    monkeypatch.setenv("REHEARSE_CACHE_DIR", str(tmp_path / "cache"))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "fixes.yaml").write_text("fixes: []\n")
+    first = load_knowledge([mine])
+    entries = list((tmp_path / "cache" / "knowledge").glob("*.pickle"))
+    assert len(entries) == 1 and oct(entries[0].stat().st_mode & 0o777) == "0o600"
+    assert pickle.dumps(load_knowledge([mine])) == pickle.dumps(first)
+    (mine / "fixes.yaml").write_text("fixes: [\n")  # now malformed: must be parsed, and refused
+    with pytest.raises(InputError, match="fixes.yaml"):
+        load_knowledge([mine])

@@ -104,7 +104,7 @@ class KindRelease:
                 or self._on_path() is not None)
 
     def _cached(self) -> Path | None:
-        from harness.binaries import cache_root
+        from harness.files import cache_root
 
         cached = cache_root() / "tools" / "kind" / self.release / "kind"
         return cached if cached.is_file() else None

@@ -12,7 +12,15 @@ import yaml
 
 from harness.errors import InfraError
 from harness.progress import Progress
-from harness.providers.base import Action, Cluster, ClusterOptions, NodeSpec, write_meta
+from harness.providers.base import (
+    Action,
+    Cluster,
+    ClusterOptions,
+    NodeSpec,
+    private_dir,
+    write_meta,
+    write_private,
+)
 from harness.providers.kind.node import KindEgress, KindNodes
 from harness.providers.kind.prepare import KindRelease
 from harness.versions import Version
@@ -21,6 +29,37 @@ DEFAULT_MAX_NODES = 4
 MAX_CONTROL_PLANES = 3
 _RESERVED_LABELS = ("kubernetes.io/hostname", "node-role.kubernetes.io/", "node.kubernetes.io/exclude",
                     "kubernetes.io/os", "kubernetes.io/arch", "beta.kubernetes.io/")
+
+# The apiserver's audit log, for :mod:`harness.observe` (the local provider's policy: Metadata level, no lease
+# renewals or health probes). kubeadm runs the apiserver with the flags and two hostPath volumes; every
+# control-plane node binds the policy (read-only) and a 0700 directory of the cluster's own (the first node's is
+# the ``audit_log`` observe reads) from this machine. ``kubeadm upgrade apply`` keeps ClusterConfiguration's
+# extraArgs and extraVolumes, so the target apiserver appends to the same file.
+AUDIT_DIR, AUDIT_LOG, AUDIT_POLICY_FILE = "audit", "audit.log", "audit-policy.yaml"
+NODE_AUDIT_DIR = "/var/log/kubernetes/audit"
+NODE_AUDIT_POLICY = "/etc/kubernetes/audit/policy.yaml"
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  resources: [{group: coordination.k8s.io, resources: [leases]}]
+- level: None
+  nonResourceURLs: [/healthz, /healthz/*, /readyz, /readyz/*, /livez, /livez/*, /version]
+- level: Metadata
+"""
+AUDIT_ARGS = {"audit-policy-file": NODE_AUDIT_POLICY, "audit-log-path": f"{NODE_AUDIT_DIR}/{AUDIT_LOG}"}
+AUDIT_VOLUMES = [
+    {"name": "audit-policy", "hostPath": NODE_AUDIT_POLICY, "mountPath": NODE_AUDIT_POLICY, "readOnly": True,
+     "pathType": "File"},
+    {"name": "audit-log", "hostPath": NODE_AUDIT_DIR, "mountPath": NODE_AUDIT_DIR, "readOnly": False,
+     "pathType": "DirectoryOrCreate"},
+]
+
+
+def audit_dir(workdir: Path, index: int) -> Path:
+    """The directory of this machine that control-plane node ``index`` (0: the first) writes its audit log to."""
+    return workdir / (AUDIT_DIR if index == 0 else f"{AUDIT_DIR}-{index + 1}")
 
 
 class KindProvision:
@@ -46,7 +85,8 @@ class KindProvision:
         cluster = Cluster(name=name, provider="kind", version=version, kubeconfig=workdir / "kubeconfig",
                           workdir=workdir, options=options,
                           meta={"created": time.time(), "image": image, "kind": str(binary),
-                                "kind_release": self.kind.release})
+                                "kind_release": self.kind.release,
+                                "audit_log": str(audit_dir(workdir, 0) / AUDIT_LOG)})
         return cluster, [
             Action(f"node image {image}", lambda: self._prepare_image(cluster)),
             Action("kind create cluster", lambda: self._kind_create(cluster)),
@@ -79,11 +119,21 @@ class KindProvision:
         return [*cps, *workers]
 
     def kind_config(self, cluster: Cluster) -> dict[str, Any]:
-        """The kind ``Cluster`` config: the nodes, the image, and the production flags as kubeadm patches."""
+        """The kind ``Cluster`` config: the nodes, the image, the production flags as kubeadm patches, and the
+        audit log's flags, volumes and mounts (see :data:`AUDIT_ARGS`)."""
         options = cluster.options
         specs = self.node_specs(options)
-        nodes = [{"role": "control-plane" if s.control_plane else "worker", "image": cluster.meta["image"]}
-                 for s in specs]
+        nodes: list[dict[str, Any]] = []
+        for s in specs:
+            node: dict[str, Any] = {"role": "control-plane" if s.control_plane else "worker",
+                                    "image": cluster.meta["image"]}
+            if s.control_plane:
+                index = sum(n["role"] == "control-plane" for n in nodes)
+                node["extraMounts"] = [
+                    {"hostPath": str(cluster.workdir / AUDIT_POLICY_FILE), "containerPath": NODE_AUDIT_POLICY,
+                     "readOnly": True},
+                    {"hostPath": str(audit_dir(cluster.workdir, index)), "containerPath": NODE_AUDIT_DIR}]
+            nodes.append(node)
         cfg: dict[str, Any] = {
             "kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "name": cluster.name, "nodes": nodes,
             "networking": {"apiServerAddress": "127.0.0.1"},
@@ -94,20 +144,25 @@ class KindProvision:
         for section, args in (("apiServer", options.apiserver_args),
                               ("controllerManager", options.controller_manager_args),
                               ("scheduler", options.scheduler_args)):
-            extra = {}
+            extra = dict(AUDIT_ARGS) if section == "apiServer" else {}
             for arg in args:
                 key, _, value = arg.lstrip("-").partition("=")
-                extra[key] = value
+                if key not in AUDIT_ARGS:  # the rehearsal's own audit log is the one observe reads
+                    extra[key] = value
             if extra:
                 patch[section] = {"extraArgs": extra}
-        if patch:
-            cfg["kubeadmConfigPatches"] = [yaml.safe_dump({"kind": "ClusterConfiguration", **patch}, sort_keys=True)]
+        patch["apiServer"]["extraVolumes"] = [dict(v) for v in AUDIT_VOLUMES]
+        cfg["kubeadmConfigPatches"] = [yaml.safe_dump({"kind": "ClusterConfiguration", **patch}, sort_keys=True)]
         cluster.meta["node_specs"] = [s.name for s in specs]
         return cfg
 
     def _kind_create(self, cluster: Cluster) -> None:
         cfg_path = cluster.workdir / "kind-config.yaml"
-        cfg_path.write_text(yaml.safe_dump(self.kind_config(cluster), sort_keys=False), encoding="utf-8")
+        cfg = self.kind_config(cluster)
+        write_private(cluster.workdir / AUDIT_POLICY_FILE, AUDIT_POLICY)
+        for index in range(sum(n["role"] == "control-plane" for n in cfg["nodes"])):
+            private_dir(audit_dir(cluster.workdir, index))
+        cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
         write_meta(cluster)
         self.kind.run(["create", "cluster", "--name", cluster.name, "--config", str(cfg_path), "--kubeconfig",
                        str(cluster.kubeconfig), "--retain"], cluster.workdir / "logs" / "kind-create.log",
