@@ -374,5 +374,5 @@ def test_parsed_knowledge_is_cached_and_keyed_by_its_files(tmp_path: Path, monke
     assert len(entries) == 1 and oct(entries[0].stat().st_mode & 0o777) == "0o600"
     assert pickle.dumps(load_knowledge([mine])) == pickle.dumps(first)
     (mine / "fixes.yaml").write_text("fixes: [\n")  # now malformed: must be parsed, and refused
-    with pytest.raises(InputError, match="fixes.yaml"):
+    with pytest.raises(InputError, match=r"fixes\.yaml"):
         load_knowledge([mine])
