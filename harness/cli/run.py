@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import re
 from pathlib import Path
 
@@ -66,7 +65,7 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     from harness import snapshot as snapshot_io
     from harness.knowledge import load_knowledge
     from harness.providers import choose
-    from harness.providers.base import check_new_name
+    from harness.providers.base import check_new_name, ranges
     from harness.recreate import check_recreatable
     from harness.rehearsal import RehearsalSpec, rehearse
     from harness.report import write_reports
@@ -95,7 +94,7 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     hops = hops or cat.hops(source, target)
     # Every input is checked before anything is started: nothing is half-created by bad input.
     _check_source_matches(snap.server_version, source, args.snapshot)
-    allow_egress = _ranges(args.allow_egress)
+    allow_egress = ranges(args.allow_egress, "--allow-egress")
     check_recreatable(snap, where=args.snapshot or f"scenario {scenario.name if scenario else ''}")
     knowledge = load_knowledge([Path(d) for d in args.knowledge])
     provider, why = choose(args.provider, [source, *hops], ui, preload=list(args.load_image), node_count=args.nodes)
@@ -145,18 +144,6 @@ def _check_source_matches(server_version: str, source: Version, snapshot: str | 
     if taken != source.minor_key:
         raise InputError(f"--from {source.minor_key} does not match {snapshot}: it was taken from a "
                          f"{server_version} cluster (use --from {taken}, or snapshot the cluster you mean)")
-
-
-def _ranges(values: list[str]) -> tuple[str, ...]:
-    """``--allow-egress`` values as normalised address ranges; one that is not a range is an input error."""
-    out = []
-    for value in values:
-        try:
-            out.append(str(ipaddress.ip_network(value.strip(), strict=False)))
-        except ValueError:
-            raise InputError(f"--allow-egress {value!r} is not an address range (a CIDR such as 203.0.113.0/24 "
-                             "or 2001:db8::/64, or one address)") from None
-    return tuple(dict.fromkeys(out))
 
 
 def _path(value: str | None) -> Path | None:

@@ -8,11 +8,12 @@ place, hands out a kubeconfig, collects logs, and deletes everything it started.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -81,6 +82,19 @@ class UpgradeResult:
     seconds: float
     api_downtime_seconds: float
     components: Sequence[tuple[str, float]] = ()
+
+
+def ranges(values: Iterable[str], what: str) -> tuple[str, ...]:
+    """Address ranges (``10.0.0.0/8``, ``2001:db8::/64``, or one address) normalised; a bad one is an input
+    error naming ``what``."""
+    out = []
+    for value in values:
+        try:
+            out.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+        except ValueError:
+            raise InputError(f"{what} {value!r} is not an address range (a CIDR such as 203.0.113.0/24 or "
+                             "2001:db8::/64, or one address)") from None
+    return tuple(dict.fromkeys(out))
 
 
 class UpgradeFailed(InfraError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, get_args
 
@@ -313,19 +314,11 @@ def _clean_coverage(data: dict[str, Any]) -> dict[str, Any] | None:
     w = "coverage"
     for key in ("objects_recreated", "helm_releases"):
         _need(cov, w, key, int, optional=True)
-    counts = _need(cov, w, "checks", dict, optional=True) or {}
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in counts.values()):
-        raise _Invalid("coverage: 'checks' must map names to numbers")
-    simulated = _need(cov, w, "simulated", list, optional=True) or []
-    if not all(isinstance(v, str) for v in simulated):
-        raise _Invalid("coverage: 'simulated' must be an array of strings")
+    _number_map(cov, w, "checks")
+    _string_list(cov, w, "simulated")
     clean = _known(Coverage, cov)
-    items = _need(cov, w, "not_recreated", list, optional=True) or []
     clean["not_recreated"] = []
-    for i, item in enumerate(items):
-        where = f"coverage.not_recreated[{i}]"
-        if not isinstance(item, dict):
-            raise _Invalid(f"{where}: must be an object, found {_type_name(item)}")
+    for where, item in _object_items(cov, w, "not_recreated"):
         _need(item, where, "reason", str)
         clean["not_recreated"].append({"object": _known(ObjectRef, _need(item, where, "object", dict)),
                                        "reason": item["reason"]})
@@ -337,20 +330,11 @@ def _clean_safety(data: dict[str, Any]) -> dict[str, Any] | None:
     if safety is None:
         return None
     w = "safety"
-    for key in ("egress_open",):
-        values = _need(safety, w, key, list, optional=True) or []
-        if not all(isinstance(v, str) for v in values):
-            raise _Invalid(f"safety: '{key}' must be an array of strings")
-    calls = _need(safety, w, "stub_calls", dict, optional=True) or {}
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in calls.values()):
-        raise _Invalid("safety: 'stub_calls' must map names to numbers")
+    _string_list(safety, w, "egress_open")
+    _number_map(safety, w, "stub_calls")
     clean = _known(Safety, safety)
-    items = _need(safety, w, "neutralised", list, optional=True) or []
     clean["neutralised"] = []
-    for i, item in enumerate(items):
-        where = f"safety.neutralised[{i}]"
-        if not isinstance(item, dict):
-            raise _Invalid(f"{where}: must be an object, found {_type_name(item)}")
+    for where, item in _object_items(safety, w, "neutralised"):
         for key in ("field", "host", "reason"):
             _need(item, where, key, str)
         _need(item, where, "check", str, optional=True)
@@ -358,3 +342,23 @@ def _clean_safety(data: dict[str, Any]) -> dict[str, Any] | None:
         entry["object"] = _known(ObjectRef, _need(item, where, "object", dict))
         clean["neutralised"].append(entry)
     return clean
+
+
+def _string_list(data: dict[str, Any], where: str, key: str) -> None:
+    values = _need(data, where, key, list, optional=True) or []
+    if not all(isinstance(v, str) for v in values):
+        raise _Invalid(f"{where}: '{key}' must be an array of strings")
+
+
+def _number_map(data: dict[str, Any], where: str, key: str) -> None:
+    values = _need(data, where, key, dict, optional=True) or {}
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values.values()):
+        raise _Invalid(f"{where}: '{key}' must map names to numbers")
+
+
+def _object_items(data: dict[str, Any], where: str, key: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    for i, item in enumerate(_need(data, where, key, list, optional=True) or []):
+        at = f"{where}.{key}[{i}]"
+        if not isinstance(item, dict):
+            raise _Invalid(f"{at}: must be an object, found {_type_name(item)}")
+        yield at, item

@@ -38,10 +38,10 @@ from typing import Any
 import yaml
 
 from harness.engine import docker_client, run_in
-from harness.errors import InfraError, InputError
+from harness.errors import InfraError
 from harness.progress import Progress
 from harness.providers._api import core_api, wait_nodes_ready
-from harness.providers.base import Cluster, write_meta
+from harness.providers.base import Cluster, ranges, write_meta
 from harness.versions import Version
 
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"
@@ -151,19 +151,6 @@ MARK_CHAIN = "REHEARSE-EGRESS"  # the iptables mangle chain that sets it
 # systemd driver (kind's default), with cgroupfs, and the kubelet's own defaults.
 POD_CGROUPS = ("kubelet.slice/kubelet-kubepods.slice", "kubelet/kubepods", "kubepods.slice", "kubepods")
 _Net = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def ranges(values: Iterable[str], what: str) -> tuple[str, ...]:
-    """Address ranges (``10.0.0.0/8``, ``2001:db8::/64``, or one address) normalised; a bad one is an input
-    error naming ``what``."""
-    out = []
-    for value in values:
-        try:
-            out.append(str(ipaddress.ip_network(value.strip(), strict=False)))
-        except ValueError:
-            raise InputError(f"{what} {value!r} is not an address range (a CIDR such as 203.0.113.0/24 or "
-                             "2001:db8::/64, or one address)") from None
-    return tuple(dict.fromkeys(out))
 
 
 @dataclass(frozen=True)
