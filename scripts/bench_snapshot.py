@@ -5,7 +5,8 @@ Starts a bare 1.28 control plane (real etcd + kube-apiserver), creates the objec
 ConfigMaps, Secrets, Services, Deployments…, and a few of every other kind users write: over 30 kinds, custom
 resources included), then times:
   floor     one plain (unpaged) list call per resource type the snapshot lists (discovery decides which, as for
-            the snapshot; the discovery itself is not timed), one after the other, JSON parsed
+            the snapshot; the discovery itself is not timed), one after the other, JSON parsed with the standard
+            library as the official Python client does (the snapshot parses with orjson: part of what it does better)
   snapshot  take_snapshot() (discovery, paged lists in parallel, Helm, sanitizing, add-ons); then, separately,
             dump() to YAML and loads() back (what `plan` and `run --snapshot` pay)
 Floor and snapshot alternate, round after round; the ratio is the median of the rounds' ratios (the machine's
@@ -232,7 +233,8 @@ def floor(cp: BareControlPlane, paths: list[tuple[str, tuple[tuple[str, str], ..
         started = time.monotonic()
         total = 0
         for path, query in [*paths, ("/api/v1/namespaces/kube-system/pods", ())]:
-            total += len(reader.get(path, query).get("items") or [])
+            # decoded the way the official client decodes a list (the standard library's json)
+            total += len(json.loads(reader._raw(path, query, _reader.JSON)).get("items") or [])
         return time.monotonic() - started, total
     finally:
         api.close()

@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from harness.errors import InfraError, InputError
 from harness.progress import Progress
 
@@ -86,6 +88,10 @@ class Reader:
 
     def decode(self, path: str, data: bytes) -> Any:
         """JSON from ``path``, or an :class:`InfraError` saying what came instead."""
+        try:
+            return orjson.loads(data)  # several times faster than json on large lists; same values
+        except ValueError:  # orjson.JSONDecodeError; also integers beyond 64 bits, which json takes
+            pass
         try:
             return json.loads(data)
         except ValueError:
