@@ -16,8 +16,9 @@ REHEARSE ?= $(VENV_PYTHON) -m harness
 # 1.27/1.28 for the default rehearsal and the provider tests, 1.24/1.25/1.26/1.29 for the removed-API scenarios
 # (1.26 also proves the step-down to the newest buildable patch). Cold, about 5-7 minutes each on 2 cores.
 TEST_VERSIONS ?= 1.27 1.28 1.24 1.25 1.26 1.29
-# The kind node images the kind end-to-end tests rehearse between (built locally, see e2e-kind below).
-KIND_VERSIONS ?= 1.27 1.28
+# The kind node images the kind end-to-end tests rehearse between (built locally, see e2e-kind below): 1.27/1.28
+# for the workload rehearsal, 1.25/1.26 for the add-ons one (kube-state-metrics v2.6.0 loses autoscaling/v2beta2).
+KIND_VERSIONS ?= 1.25 1.26 1.27 1.28
 PYTEST_ARGS ?=
 
 .PHONY: install tools binaries test test-fast lint demo bench clean-cache
@@ -59,7 +60,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-# One Go build per version: 1.27/1.28 also give kubectl and helm (tests) and, where the kind tests can run (root),
+# One Go build per version: KIND_VERSIONS also give kubectl and helm (tests) and, where the kind tests can run (root),
 # kubelet, kubeadm and kube-proxy for the node images, compiled together with their control plane.
 comma := ,
 LOCAL_COMPONENTS := kube-apiserver,kube-controller-manager,kube-scheduler,etcd,kwok,kwokctl

@@ -159,7 +159,7 @@ def _ensure_kubernetes(
                     progress.note(f"Kubernetes {cand} cannot be built here ({e}); trying an older patch")
                     continue
             origin = {n: ("build" if n in todo else "cache") for n in names}
-            if cand != version:
+            if cand != version and refusals:  # a new step down (else ``used`` was the recorded one, with its reason)
                 reason = f"{version} cannot be built here ({refusals[0].split(': ', 1)[1]}); using {cand}"
                 progress.note(f"built Kubernetes {cand} instead of {version}: {refusals[0].split(': ', 1)[1]}")
                 data = _cache.read_json(_substitutions_path(root))

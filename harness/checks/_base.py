@@ -80,11 +80,23 @@ class Check(Protocol):
 def poll(fn: Callable[[], tuple[bool, str]], timeout: float, interval: float = 0.25) -> tuple[bool, str]:
     """Call ``fn`` until it returns (True, _) or ``timeout`` passes; return the last answer."""
     deadline = time.monotonic() + timeout
-    ok, msg = fn()
+    ok, msg = _attempt(fn)
     while not ok and time.monotonic() < deadline:
         time.sleep(interval)
-        ok, msg = fn()
+        ok, msg = _attempt(fn)
     return ok, msg
+
+
+def _attempt(fn: Callable[[], tuple[bool, str]]) -> tuple[bool, str]:
+    """One try; a dropped connection (the API server restarting under an upgrade) is a "not yet", not a crash."""
+    try:
+        return fn()
+    except (OSError, ConnectionError) as e:  # ssl.SSLError, urllib3's errors wrap these
+        return False, f"{type(e).__name__}: {e}"
+    except Exception as e:
+        if "urllib3" in type(e).__module__ or "Protocol" in type(e).__name__:
+            return False, f"{type(e).__name__}: {e}"
+        raise
 
 
 def polled(fn: Callable[[], tuple[bool, str]], timeout: float) -> CheckRun:

@@ -127,7 +127,11 @@ def _check(seen: _Seen, upgraded: bool) -> tuple[CallerCheck, CheckRun, CheckRun
                               "answered")
     if not upgraded:
         return check, before, CheckRun("not-run", "the upgrade did not complete")
-    regressed = [r for r in seen.after if r.failed and r.call in answered]
+    # A call that answered before and whose latest answer after is a failure: broken, not a blip. Requests that
+    # failed while the API server restarted and then answered again are the upgrade's downtime, measured apart.
+    latest = {r.call: r for r in seen.after}
+    broken = {call for call, r in latest.items() if r.failed and call in answered}
+    regressed = [r for r in seen.after if r.failed and r.call in broken]
     if regressed:
         first = regressed[0]
         after = CheckRun("fail", f"{caller}: {first.line()} — answered before the upgrade "

@@ -220,6 +220,24 @@ def managed_cluster(provider: Provider, name: str, version: Version, options: Cl
                 provider.delete(cluster)
 
 
+# ---- the rehearsal's own audit log ---------------------------------------------------------------------------
+# Every provider runs its kube-apiserver with this policy and a log in the cluster's directory (0700, the file
+# 0600), named in ``cluster.meta["audit_log"]`` for :mod:`harness.observe`: Metadata level (who called what, at
+# which version, with which answer); lease renewals and health probes are left out (most of the traffic, no
+# add-on's API usage).
+AUDIT_DIR, AUDIT_LOG = "audit", "audit.log"
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  resources: [{group: coordination.k8s.io, resources: [leases]}]
+- level: None
+  nonResourceURLs: [/healthz, /healthz/*, /readyz, /readyz/*, /livez, /livez/*, /version]
+- level: Metadata
+"""
+
+
 # ---- state on this machine -----------------------------------------------------------------------------------
 def state_root() -> Path:
     """Where clusters keep their state: ``$REHEARSE_STATE_DIR``, else ``~/.local/state/rehearse``."""

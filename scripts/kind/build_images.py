@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Build the kind node images (and the test workload image) the end-to-end test needs, here, without pulls.
 
-    python3 scripts/kind/build_images.py 1.27 1.28 [--workload]
+    python3 scripts/kind/build_images.py 1.27 1.28 [--workload] [--addons]
 
 Each version's node image is assembled by ``harness.nodeimage`` from Kubernetes binaries built from
 Go modules (``harness.binaries.ensure``), a debootstrap root and the node files of the kind release rehearse
 runs (``KIND_RELEASE``); images already built from the same inputs are reused. Prints one line per image with
-its reference, size and build time.
+its reference, size and build time. ``--addons``: the real add-ons of the add-on end-to-end test
+(kube-state-metrics v2.6.0 and v2.7.0, ``tests/kind/addons.py``), built from their Go modules.
 Needs a running Docker engine (scripts/kind/engine.sh) and root (debootstrap, chroot).
 """
 
@@ -38,6 +39,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("versions", nargs="+", help="Kubernetes versions (1.27, 1.28.15, ...)")
     parser.add_argument("--workload", action="store_true", help="also build the HTTP workload test image")
+    parser.add_argument("--addons", action="store_true", help="also build the add-on images (kube-state-metrics)")
     parser.add_argument("--sources", default="cache,build", help="binary sources (default: %(default)s)")
     args = parser.parse_args()
     client = docker_client()
@@ -54,6 +56,13 @@ def main() -> int:
         t0 = time.monotonic()
         ref = build_workload_image(client)
         print(f"{ref}  {time.monotonic() - t0:.0f}s", flush=True)
+    if args.addons:
+        from tests.kind.addons import KSM_NEW, KSM_OLD, build_ksm_image
+
+        for version in (KSM_OLD, KSM_NEW):
+            t0 = time.monotonic()
+            ref = build_ksm_image(client, version, _Print())
+            print(f"{ref}  {time.monotonic() - t0:.0f}s", flush=True)
     return 0
 
 

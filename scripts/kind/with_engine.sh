@@ -30,6 +30,6 @@ trap 'exit 130' INT TERM
 
 bash scripts/kind/engine.sh start || exit 3
 t0=$(date +%s)
-"$PYTHON" scripts/kind/build_images.py "${versions[@]}" --workload || exit 3
+"$PYTHON" scripts/kind/build_images.py "${versions[@]}" --workload --addons || exit 3
 echo "with_engine: kind node images ready in $(( $(date +%s) - t0 ))s" >&2
 "$@"

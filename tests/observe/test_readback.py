@@ -94,3 +94,23 @@ def test_attribution_by_service_account_then_user_agent_and_exclusions(tmp_path:
     with log.open("a") as fh:
         fh.write('ent"}\n')  # completed: read once, as a line that is no request
     assert reader.read() == [] and reader.events == len(events) + 1
+
+
+def test_a_failure_while_the_api_server_restarts_is_not_breakage() -> None:
+    """Seen on kind: local-path-provisioner's list got one 500 while the apiserver restarted under kubeadm, then
+    answered again. Only a call whose latest answer after the upgrade is a failure is broken."""
+    from harness.observe._audit import Caller, Request
+    from harness.observe.calls import _check, _Seen
+
+    def req(code: int, at: str) -> Request:
+        return Request(user="system:serviceaccount:local-path-storage:local-path-provisioner-service-account",
+                       agent="local-path-provisioner/v0.0.0", verb="list", group="", version="v",
+                       resource="persistentvolumeclaims", namespace="", name="", uri="/api/v1/persistentvolumeclaims",
+                       code=code, time=at, deprecated=False, removed_release="")
+
+    caller = Caller("Deployment", "local-path-storage", "local-path-provisioner")
+    blip = _Seen(caller, before=[req(200, "t1")], after=[req(500, "t2"), req(200, "t3")])
+    assert _check(blip, upgraded=True)[2].outcome == "pass"
+    broken = _Seen(caller, before=[req(200, "t1")], after=[req(200, "t2"), req(404, "t3")])
+    after = _check(broken, upgraded=True)[2]
+    assert after.outcome == "fail" and "404" in after.message

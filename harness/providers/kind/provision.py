@@ -13,6 +13,9 @@ import yaml
 from harness.errors import InfraError
 from harness.progress import Progress
 from harness.providers.base import (
+    AUDIT_DIR,
+    AUDIT_LOG,
+    AUDIT_POLICY,
     Action,
     Cluster,
     ClusterOptions,
@@ -30,24 +33,13 @@ MAX_CONTROL_PLANES = 3
 _RESERVED_LABELS = ("kubernetes.io/hostname", "node-role.kubernetes.io/", "node.kubernetes.io/exclude",
                     "kubernetes.io/os", "kubernetes.io/arch", "beta.kubernetes.io/")
 
-# The apiserver's audit log, for :mod:`harness.observe` (the local provider's policy: Metadata level, no lease
-# renewals or health probes). kubeadm runs the apiserver with the flags and two hostPath volumes; every
-# control-plane node binds the policy (read-only) and a 0700 directory of the cluster's own (the first node's is
-# the ``audit_log`` observe reads) from this machine. ``kubeadm upgrade apply`` keeps ClusterConfiguration's
+# The apiserver's audit log (providers.base.AUDIT_POLICY), for :mod:`harness.observe`. kubeadm runs the apiserver
+# with the flags and two hostPath volumes; every control-plane node binds the policy (read-only) and a 0700
+# directory of the cluster's own (the first node's is the ``audit_log`` observe reads) from this machine. ``kubeadm upgrade apply`` keeps ClusterConfiguration's
 # extraArgs and extraVolumes, so the target apiserver appends to the same file.
-AUDIT_DIR, AUDIT_LOG, AUDIT_POLICY_FILE = "audit", "audit.log", "audit-policy.yaml"
+AUDIT_POLICY_FILE = "audit-policy.yaml"
 NODE_AUDIT_DIR = "/var/log/kubernetes/audit"
 NODE_AUDIT_POLICY = "/etc/kubernetes/audit/policy.yaml"
-AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
-kind: Policy
-omitStages: [RequestReceived]
-rules:
-- level: None
-  resources: [{group: coordination.k8s.io, resources: [leases]}]
-- level: None
-  nonResourceURLs: [/healthz, /healthz/*, /readyz, /readyz/*, /livez, /livez/*, /version]
-- level: Metadata
-"""
 AUDIT_ARGS = {"audit-policy-file": NODE_AUDIT_POLICY, "audit-log-path": f"{NODE_AUDIT_DIR}/{AUDIT_LOG}"}
 AUDIT_VOLUMES = [
     {"name": "audit-policy", "hostPath": NODE_AUDIT_POLICY, "mountPath": NODE_AUDIT_POLICY, "readOnly": True,

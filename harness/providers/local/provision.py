@@ -20,6 +20,9 @@ from harness.errors import InfraError
 from harness.progress import Progress
 from harness.providers._api import ApiEndpoint, endpoint
 from harness.providers.base import (
+    AUDIT_DIR,
+    AUDIT_LOG,
+    AUDIT_POLICY,
     PRIVATE_DIR,
     PRIVATE_UMASK,
     Action,
@@ -72,22 +75,8 @@ PORT_OPTIONS = ("etcdPort", "etcdPeerPort", "kubeApiserverPort", "kubeController
 CREATE_ATTEMPTS = 3  # a port taken between choosing it and binding it: start again on fresh ports
 BIND_FAILED = "address already in use"
 
-# The apiserver's audit log (Metadata level: who called what, at which version, with which answer), in the
-# cluster's directory (0700, the file 0600), for :mod:`harness.observe`. Upgrades carry the flags (kwokctl's
-# record of the arguments), and the target appends to the same file. Lease renewals and health probes are left
-# out: they are most of the traffic and no add-on's API usage.
-AUDIT_DIR = "audit"
-AUDIT_LOG = "audit.log"
-AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
-kind: Policy
-omitStages: [RequestReceived]
-rules:
-- level: None
-  resources: [{group: coordination.k8s.io, resources: [leases]}]
-- level: None
-  nonResourceURLs: [/healthz, /healthz/*, /readyz, /readyz/*, /livez, /livez/*, /version]
-- level: Metadata
-"""
+# The apiserver's audit log (providers.base.AUDIT_POLICY): upgrades carry the flags (kwokctl's record of the
+# arguments), and the target appends to the same file.
 
 
 def plan(name: str, version: Version, options: ClusterOptions, workdir: Path, root: Path,
