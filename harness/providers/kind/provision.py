@@ -35,8 +35,9 @@ _RESERVED_LABELS = ("kubernetes.io/hostname", "node-role.kubernetes.io/", "node.
 
 # The apiserver's audit log (providers.base.AUDIT_POLICY), for :mod:`harness.observe`. kubeadm runs the apiserver
 # with the flags and two hostPath volumes; every control-plane node binds the policy (read-only) and a 0700
-# directory of the cluster's own (the first node's is the ``audit_log`` observe reads) from this machine. ``kubeadm upgrade apply`` keeps ClusterConfiguration's
-# extraArgs and extraVolumes, so the target apiserver appends to the same file.
+# directory of the cluster's own (the first node's is the ``audit_log`` observe reads) from this machine.
+# ``kubeadm upgrade apply`` keeps ClusterConfiguration's extraArgs and extraVolumes, so the target apiserver
+# appends to the same file.
 AUDIT_POLICY_FILE = "audit-policy.yaml"
 NODE_AUDIT_DIR = "/var/log/kubernetes/audit"
 NODE_AUDIT_POLICY = "/etc/kubernetes/audit/policy.yaml"
