@@ -11,10 +11,13 @@ to end test (test_kind_e2e.py) proves the same on real nodes and pods, including
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -94,6 +97,27 @@ def _cgroup2() -> tuple[Path, str] | None:
     return (where, own) if where is not None and own is not None else None
 
 
+def _remove_cgroup(top: Path, seconds: float = 10.0) -> None:
+    """Remove the test's cgroup tree, deepest first. The listeners the script started are killed on its exit but
+    may not have left their cgroup yet on a loaded machine (rmdir answers EBUSY meanwhile): kill what is still
+    there and try again until ``seconds`` pass."""
+    if not top.exists():
+        return
+    deadline = time.monotonic() + seconds
+    for d in [*sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)), top]:
+        while True:
+            for pid in (d / "cgroup.procs").read_text().split() if (d / "cgroup.procs").exists() else []:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+            try:
+                d.rmdir()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+
 def test_pods_reach_only_the_cluster_the_stand_in_and_opened_ranges(tmp_path: Path) -> None:
     if not sys.platform.startswith("linux") or os.geteuid() != 0:
         pytest.skip("needs Linux and root (namespaces, cgroups, netfilter)")
@@ -117,11 +141,7 @@ def test_pods_reach_only_the_cluster_the_stand_in_and_opened_ranges(tmp_path: Pa
         proc = subprocess.run(["bash", "-c", outer], capture_output=True, text=True, timeout=120, env=env,
                               check=False)
     finally:
-        for d in sorted(test_cgroup.rglob("*"), key=lambda p: -len(p.parts)) if test_cgroup.exists() else []:
-            if d.is_dir():
-                d.rmdir()
-        if test_cgroup.exists():
-            test_cgroup.rmdir()
+        _remove_cgroup(test_cgroup)
     results = dict(ln.split()[1:3] for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
     assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-2000:])
     refused = "7"  # curl: could not connect (rejected at once: admin-prohibited), never 28 (a timeout)
