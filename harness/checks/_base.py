@@ -89,14 +89,12 @@ def poll(fn: Callable[[], tuple[bool, str]], timeout: float, interval: float = 0
 
 def _attempt(fn: Callable[[], tuple[bool, str]]) -> tuple[bool, str]:
     """One try; a dropped connection (the API server restarting under an upgrade) is a "not yet", not a crash."""
+    from urllib3.exceptions import HTTPError  # the client's transport: protocol errors, retries exhausted
+
     try:
         return fn()
-    except (OSError, ConnectionError) as e:  # ssl.SSLError, urllib3's errors wrap these
+    except (OSError, HTTPError) as e:  # OSError covers ssl.SSLError and ConnectionError
         return False, f"{type(e).__name__}: {e}"
-    except Exception as e:
-        if "urllib3" in type(e).__module__ or "Protocol" in type(e).__name__:
-            return False, f"{type(e).__name__}: {e}"
-        raise
 
 
 def polled(fn: Callable[[], tuple[bool, str]], timeout: float) -> CheckRun:
